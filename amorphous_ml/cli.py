@@ -18,6 +18,7 @@ STAGE_MODULES = (
     "amorphous_ml.learn.cli",
     "amorphous_ml.generate.cli",
     "amorphous_ml.validate.cli",
+    "amorphous_ml.validate.properties",
 )
 
 

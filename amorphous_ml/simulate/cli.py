@@ -1,0 +1,113 @@
+"""Subcommands of the simulate stage: melt-quench, elastic, fracture (all through the LAMMPS runner)."""
+
+from __future__ import annotations
+
+import json
+
+from .. import io
+from .lammps import Accelerator
+
+
+def _add_lammps_args(p) -> None:
+    g = p.add_argument_group("LAMMPS execution (not physics: changing these reruns nothing)")
+    g.add_argument("--accelerator", default="none", help="none | omp | kokkos[:GPUS] (default: none)")
+    g.add_argument("--threads", type=int, default=1, help="OpenMP threads (default: 1)")
+    g.add_argument("--lmp-binary", default=None,
+                   help="external lmp executable; default: the lammps Python module ('module' also means that)")
+    g.add_argument("--mpi-launch", default=None, help="MPI launcher for --lmp-binary, e.g. 'mpirun -np 4'")
+
+
+def _settings(args):
+    from .protocols import LammpsSettings
+
+    binary = None if args.lmp_binary in (None, "", "module", "none") else args.lmp_binary
+    mpi = None if args.mpi_launch in (None, "", "none") else args.mpi_launch
+    accel = Accelerator.parse(args.accelerator, args.threads)
+    if binary is not None:
+        from .binary import check_binary  # verifies the binary has the packages the accelerator needs
+
+        check_binary(binary, accel)
+    return LammpsSettings(accelerator=accel, binary=binary, mpi_launch=mpi)
+
+
+def _system(args) -> dict:
+    return json.loads(args.system_json)
+
+
+def _melt_quench(args) -> int:
+    from .protocols import melt_quench
+
+    glass = melt_quench(args.system_name, _system(args), args.composition, args.rate, args.seed,
+                        args.out_extxyz, args.out_data, args.log, _settings(args))
+    print(f"{args.out_extxyz}: {len(glass)} atoms, density {glass.info['density_gcc']:.3f} g/cm^3")
+    return 0
+
+
+def _elastic(args) -> int:
+    from .protocols import elastic
+
+    structure = io.read_structure(args.structure)
+    result = elastic(_system(args), structure, args.log, _settings(args))
+    result["structure"] = {k: structure.info.get(k) for k in
+                           ("system", "composition", "cooling_rate", "seed", "source", "model")}
+    result["n_atoms"] = len(structure)
+    result["provenance"] = {k: structure.info.get(k) for k in ("code_version", "lammps_version", "potential_sha256")}
+    io.write_json(args.out, result)
+    print(f"{args.out}: K {result['K_GPa']:.1f} G {result['G_GPa']:.1f} E {result['E_GPa']:.1f} GPa")
+    return 0
+
+
+def _fracture(args) -> int:
+    from .protocols import fracture, structure_json
+
+    structure = io.read_structure(args.structure)
+    seed = args.seed if args.seed is not None else int(structure.info.get("seed", 0))
+    curve = fracture(_system(args), structure, seed, args.log, _settings(args))
+    with io.atomic_path(args.out) as tmp:
+        with open(tmp, "w") as fh:
+            fh.write(f"# structure: {structure_json(structure)}\n")
+            fh.write(f"# n_atoms: {len(structure)}\n")
+            fh.write(f"# fracture: {json.dumps(_system(args).get('fracture', {}), sort_keys=True)}\n")
+            curve.to_csv(fh, index=False)
+    print(f"{args.out}: {len(curve)} points, peak true stress {curve['szz_GPa'].max():.2f} GPa")
+    return 0
+
+
+def register(subparsers) -> None:
+    common = dict(formatter_class=__import__("argparse").ArgumentDefaultsHelpFormatter)
+
+    p = subparsers.add_parser("melt-quench", help="melt-quench one glass with LAMMPS",
+                              description="Random packing -> melt -> cool at RATE K/ps (NPT) -> anneal; "
+                              "writes an extxyz (energy, stress, cooling rate, provenance) and a LAMMPS data file.",
+                              **common)
+    p.add_argument("--system-name", required=True)
+    p.add_argument("--system-json", required=True, help="the system's melt-quench parameters as JSON")
+    p.add_argument("--composition", required=True)
+    p.add_argument("--rate", type=float, required=True, help="cooling rate (K/ps)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out-extxyz", required=True)
+    p.add_argument("--out-data", required=True)
+    p.add_argument("--log", required=True, help="LAMMPS log file")
+    _add_lammps_args(p)
+    p.set_defaults(func=_melt_quench)
+
+    p = subparsers.add_parser("elastic", help="stiffness tensor and isotropic moduli of one structure",
+                              description="Finite +/- deformations in 6 directions with relaxation; "
+                              "writes C_ij and K, G, E, nu (GPa) as JSON.", **common)
+    p.add_argument("--system-json", required=True, help="the system's elastic parameters as JSON")
+    p.add_argument("--structure", required=True, help="extxyz with one structure")
+    p.add_argument("--out", required=True, help="output JSON")
+    p.add_argument("--log", required=True)
+    _add_lammps_args(p)
+    p.set_defaults(func=_elastic)
+
+    p = subparsers.add_parser("fracture", help="uniaxial tension test of one structure",
+                              description="NPT equilibration, then tension along z at a constant strain rate "
+                              "with x and y at zero pressure; writes the true stress-strain curve as CSV.", **common)
+    p.add_argument("--system-json", required=True, help="the system's fracture parameters as JSON")
+    p.add_argument("--structure", required=True, help="extxyz with one structure")
+    p.add_argument("--seed", type=int, default=None, help="velocity seed (default: the structure's seed)")
+    p.add_argument("--out", required=True, help="output CSV")
+    p.add_argument("--log", required=True)
+    _add_lammps_args(p)
+    p.set_defaults(func=_fracture)

@@ -1,0 +1,31 @@
+"""The slices of a system's config that each protocol depends on.
+
+Rules pass exactly these as Snakemake ``params``, so editing an unrelated key (adding a cooling rate,
+changing the fracture strain rate) reruns only the jobs whose physics changed.
+"""
+
+from __future__ import annotations
+
+import json
+
+_COMMON = ("potential", "potential_dir", "timestep_ps")
+
+
+def _pick(system: dict, keys) -> dict:
+    return {k: system[k] for k in keys if k in system}
+
+
+def melt_quench_params(system: dict) -> dict:
+    return _pick(system, _COMMON + ("n_atoms", "initial_density", "box_aspect", "melt", "quench"))
+
+
+def elastic_params(system: dict) -> dict:
+    return _pick(system, _COMMON + ("elastic",))
+
+
+def fracture_params(system: dict) -> dict:
+    return _pick(system, _COMMON + ("fracture",))
+
+
+def as_json(params: dict) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))

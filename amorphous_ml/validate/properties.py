@@ -1,0 +1,99 @@
+"""Property tables that compare simulated and generated glasses: elastic.csv and fracture.csv."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .. import io
+from .mechanics import fracture_metrics, plot_stress_strain
+
+__all__ = ["read_curve", "fracture_table", "elastic_table", "register"]
+
+ID_COLUMNS = ["source", "model", "composition", "cooling_rate", "n_atoms", "seed"]
+
+
+def read_curve(path) -> tuple[dict, pd.DataFrame]:
+    """A per-sample stress-strain CSV: ``# key: json`` header lines, then the curve."""
+    meta = {}
+    with open(path) as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            key, _, value = line[1:].partition(":")
+            meta[key.strip()] = json.loads(value)
+    return meta, pd.read_csv(path, comment="#")
+
+
+def _id_row(structure: dict, n_atoms) -> dict:
+    source = structure.get("source") or "simulated"
+    return {"source": source, "model": structure.get("model") or "md",
+            "composition": structure.get("composition"), "cooling_rate": structure.get("cooling_rate"),
+            "n_atoms": n_atoms, "seed": structure.get("seed")}
+
+
+def fracture_table(curve_files, out_csv, out_png=None, title: str = "") -> pd.DataFrame:
+    rows, curves, groups = [], {}, {}
+    for f in curve_files:
+        meta, curve = read_curve(f)
+        s = meta.get("structure", {})
+        settings = meta.get("fracture", {})
+        m = fracture_metrics(curve, settings.get("modulus_max_strain", 0.03), settings.get("fracture_drop", 0.1))
+        rows.append({**_id_row(s, meta.get("n_atoms")), **m, "code_version": s.get("code_version"),
+                     "file": str(f)})
+        curves[str(f)] = curve
+        groups[str(f)] = f"{s.get('model', 'md')} {s.get('cooling_rate'):g} K/ps"
+    table = pd.DataFrame(rows, columns=ID_COLUMNS + ["E_GPa", "UTS_GPa", "strain_at_UTS", "fracture_strain",
+                                                      "code_version", "file"])
+    table = table.sort_values(["source", "model", "composition", "cooling_rate", "seed"], ignore_index=True)
+    io.write_table(out_csv, table)
+    if out_png:
+        with io.atomic_path(out_png) as tmp:
+            plot_stress_strain(curves, groups, tmp.with_suffix(".png"), title=title)
+            tmp.with_suffix(".png").replace(tmp)
+    return table
+
+
+def elastic_table(json_files, out_csv) -> pd.DataFrame:
+    rows = []
+    for f in json_files:
+        d = io.read_json(f)
+        C = d["C_GPa"]
+        cij = {f"C{i + 1}{j + 1}_GPa": C[i][j] for i in range(6) for j in range(i, 6)}
+        rows.append({**_id_row(d.get("structure", {}), d.get("n_atoms")),
+                     **{k: d[k] for k in ("K_GPa", "G_GPa", "E_GPa", "nu")}, **cij,
+                     "code_version": d.get("provenance", {}).get("code_version"), "file": str(f)})
+    table = pd.DataFrame(rows).sort_values(["source", "model", "composition", "cooling_rate", "seed"],
+                                           ignore_index=True)
+    io.write_table(out_csv, table)
+    return table
+
+
+def _fracture_cmd(args) -> int:
+    t = fracture_table(args.curves, args.out, args.plot, title=args.title)
+    print(f"{args.out}: {len(t)} samples")
+    return 0
+
+
+def _elastic_cmd(args) -> int:
+    t = elastic_table(args.inputs, args.out)
+    print(f"{args.out}: {len(t)} samples")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("fracture-table", help="one row per sample: E, UTS, strain at UTS, fracture strain",
+                              description="Collect per-sample stress-strain CSVs into a table and a plot.")
+    p.add_argument("curves", nargs="+", help="per-sample stress-strain CSVs (from `amorphous-ml fracture`)")
+    p.add_argument("--out", required=True, help="output CSV")
+    p.add_argument("--plot", default=None, help="output PNG with all curves")
+    p.add_argument("--title", default="")
+    p.set_defaults(func=_fracture_cmd)
+
+    p = subparsers.add_parser("elastic-table", help="one row per sample: C_ij, K, G, E, nu",
+                              description="Collect per-sample elastic JSONs (from `amorphous-ml elastic`).")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_elastic_cmd)
