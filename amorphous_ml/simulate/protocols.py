@@ -94,10 +94,11 @@ def melt_quench(system_name: str, system: dict, composition: str, cooling_rate: 
             "anneal_ps": quench["anneal_ps"], "pressure": quench["pressure_bar"],
         }, log_path)
         glass = structure_from_lammps(tmp / "glass.data", species, result)
+        glass.info.update(provenance(seed=seed, params=params, potential_files=potfiles,
+                                     lammps_version=settings.version))
         glass.info.update(
             system=system_name, composition=composition, cooling_rate=float(cooling_rate), seed=int(seed),
             source="simulated", model="md", density_gcc=float(result.last("Density")),
-            **provenance(seed=seed, params=params, potential_files=potfiles, lammps_version=settings.version),
         )
         io.write_structures(out_extxyz, glass)
         with io.atomic_path(out_data) as dst:

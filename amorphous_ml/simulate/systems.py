@@ -117,4 +117,8 @@ def read_lammps_data(path: str | Path, species: tuple[str, ...]) -> ase.Atoms:
     z_of_type = {i + 1: atomic_numbers[s] for i, s in enumerate(species)}
     atoms = ase.io.read(path, format="lammps-data", atom_style="charge", Z_of_type=z_of_type, units="metal")
     atoms.pbc = True
+    atoms.wrap()
+    for key in ("mmcharges", "type"):  # duplicates of initial_charges / species
+        if key in atoms.arrays:
+            del atoms.arrays[key]
     return atoms

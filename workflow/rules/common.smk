@@ -1,0 +1,89 @@
+# Config validation (once) and the input functions that turn the config into file lists.
+import shlex
+import sys
+
+from amorphous_ml.config import ConfigError, sample_id, validate_config
+from amorphous_ml.simulate.params import as_json, elastic_params, fracture_params, melt_quench_params
+
+try:
+    validate_config(config, source="config")
+except ConfigError as exc:  # one line naming the key, no traceback
+    sys.stderr.write(f"amorphous-ml: invalid configuration: {exc}\n")
+    sys.exit(1)
+
+# The package's CLI, run with the interpreter that runs Snakemake (works without an activated venv).
+AML = f"{shlex.quote(sys.executable)} -m amorphous_ml"
+
+wildcard_constraints:
+    system="[a-z][a-z0-9_]*",
+    source="[a-z][a-z0-9_]*",
+    composition="[A-Z][A-Za-z0-9.]*",
+    rate="[0-9.e+-]+",
+    seed="[0-9]+",
+    sample="[A-Z][A-Za-z0-9.]*_[0-9.e+-]+Kps_s[0-9]+",
+
+
+def system_config(name):
+    try:
+        return config["systems"][name]
+    except KeyError:
+        raise ValueError(
+            f"unknown system {name!r}; configured systems: {', '.join(config['systems'])}"
+        ) from None
+
+
+def simulated_samples(system):
+    s = system_config(system)
+    return [
+        sample_id(comp, rate, s["seed"] + i)
+        for comp in s["compositions"]
+        for rate in s["cooling_rates"]
+        for i in range(s["samples_per_rate"])
+    ]
+
+
+def model_configs(system):
+    """Enabled generative models of a system, by name."""
+    return {k: m for k, m in system_config(system)["models"].items() if m.get("enabled", True)}
+
+
+def generated_samples(system, model):
+    s = system_config(system)
+    m = s["models"][model]
+    return [
+        sample_id(comp, rate, m.get("seed", 0) + i)
+        for comp in (m.get("compositions") or s["compositions"])
+        for rate in (m.get("target_cooling_rates") or s["cooling_rates"])
+        for i in range(m.get("samples_per_rate", 1))
+    ]
+
+
+def samples(system):
+    """Every (source, sample) of a system: simulated glasses, then each enabled model's structures."""
+    out = [("simulated", s) for s in simulated_samples(system)]
+    for model in model_configs(system):
+        out += [(model, s) for s in generated_samples(system, model)]
+    return out
+
+
+def structure_file(system, source, sample):
+    """The final structure of a sample: a simulated glass or a refined generated structure."""
+    if source == "simulated":
+        return f"results/{system}/glasses/{sample}.extxyz"
+    return f"results/{system}/refined/{source}/{sample}.extxyz"
+
+
+def lammps_resources():
+    """How LAMMPS runs is a resource (not a param), so switching accelerators reruns nothing."""
+    lmp = config["lammps"]
+    return dict(
+        lammps_accelerator=lmp["accelerator"],
+        lammps_binary=lmp["binary"] or "module",
+        lammps_mpi=lmp["mpi_launch"] or "none",
+    )
+
+
+LAMMPS_ARGS = (
+    "--accelerator {resources.lammps_accelerator} --threads {threads} "
+    "--lmp-binary {resources.lammps_binary:q} --mpi-launch {resources.lammps_mpi:q}"
+)
