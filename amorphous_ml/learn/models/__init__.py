@@ -1,0 +1,9 @@
+"""Model registry: a checkpoint names its model kind, so it reloads from ``state_dict`` + config JSON."""
+
+from __future__ import annotations
+
+from .dm2 import DM2Config, DM2Denoiser
+
+MODELS = {"dm2": DM2Denoiser}
+
+__all__ = ["MODELS", "DM2Config", "DM2Denoiser"]
