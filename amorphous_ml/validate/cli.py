@@ -1,7 +1,165 @@
-"""Subcommands of the validate stage (registered into ``amorphous-ml``)."""
+"""Subcommands of the validate stage (registered into ``amorphous-ml``).
+
+* ``structure-metrics``: every structure metric of one sample -> JSON (+ QUESTS descriptors .npy).
+* ``structure-table``: per-sample JSONs -> ``structure.csv`` (one row per source and sample).
+* ``benchmark-table``: per-sample JSONs -> ``benchmark.csv`` (one row per source; distances to the
+  matching simulated reference and the noise floor).
+* ``plot-structure``: RDF / angle / ring / Voronoi figure from per-sample JSONs.
+* ``plot-parity``: parity plot of properties (structure.csv, elastic.csv, fracture.csv).
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _settings_arg(p) -> None:
+    p.add_argument("--settings-json", default="{}",
+                   help="analysis settings as JSON (the system's `analysis` config block); defaults fill the rest")
+
+
+def _load_settings(args) -> dict:
+    from ..cli import UserError
+    from .structure import analysis_settings
+
+    try:
+        return analysis_settings(json.loads(args.settings_json))
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise UserError(f"--settings-json: {exc}") from None
+
+
+def _structure_metrics(args) -> int:
+    import numpy as np
+
+    from .. import io
+    from ..cli import UserError
+    from ..provenance import provenance
+    from ..simulate.cli import _settings as lammps_settings
+    from .compare import sample_identity
+    from .structure import analyze, quests_descriptors
+
+    settings = _load_settings(args)
+    atoms = io.read_structure(args.structure)
+    lmp = lammps_settings(args)
+    timings: dict = {}
+    try:
+        scalars, dists = analyze(
+            atoms, settings, potential=args.potential, log_path=args.log, timings=timings,
+            lammps_kwargs={"accelerator": lmp.accelerator, "binary": lmp.binary, "mpi_launch": lmp.mpi_launch},
+        )
+        x = quests_descriptors(atoms, k=settings["quests_k"], cutoff=settings["quests_cutoff"],
+                               max_environments=settings["quests_max_environments"], seed=settings["seed"])
+    except ValueError as exc:
+        raise UserError(f"{args.structure}: {exc}") from None
+    record = {
+        "id": sample_identity(atoms.info, args.source, args.sample, args.structure),
+        "scalars": scalars,
+        "distributions": dists,
+        "timings_s": timings,
+        "settings": settings,
+        "provenance": provenance(seed=settings["seed"], params=settings),
+    }
+    if args.descriptors:
+        with io.atomic_path(args.descriptors) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, x.astype(np.float32))
+        record["descriptors_file"] = str(Path(args.descriptors).resolve())
+    io.write_json(args.out, record)
+    print(f"{args.out}: {len(scalars)} scalar metrics in {sum(timings.values()):.1f} s")
+    return 0
+
+
+def _structure_table(args) -> int:
+    from .. import io
+    from .compare import load_records, structure_table
+
+    table = structure_table(load_records(args.inputs))
+    io.write_table(args.out, table)
+    print(f"{args.out}: {len(table)} samples")
+    return 0
+
+
+def _benchmark_table(args) -> int:
+    from .. import io
+    from ..cli import UserError
+    from .compare import benchmark_table, load_records
+
+    try:
+        table = benchmark_table(load_records(args.inputs), _load_settings(args))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    io.write_table(args.out, table)
+    print(f"{args.out}: {len(table)} sources")
+    return 0
+
+
+def _plot_structure(args) -> int:
+    from .compare import load_records
+    from .plots import PLOTS
+
+    kwargs = {"title": args.title} if args.title else {}
+    PLOTS[args.kind](load_records(args.inputs), args.out, **kwargs)
+    print(f"{args.out}: {args.kind} plot")
+    return 0
+
+
+def _plot_parity(args) -> int:
+    import pandas as pd
+
+    from .plots import plot_parity
+
+    tables = [pd.read_csv(f) for f in args.tables if Path(f).stat().st_size > 0]
+    frame = plot_parity(tables, args.out)
+    print(f"{args.out}: {len(frame)} parity points")
+    return 0
 
 
 def register(subparsers) -> None:
     """Add this stage's subcommands to the ``amorphous-ml`` parser."""
+    from ..simulate.cli import _add_lammps_args
+
+    p = subparsers.add_parser(
+        "structure-metrics", help="every structure metric of one structure -> JSON",
+        description="Partial RDFs, bond angles, coordination defects, rings, Voronoi, density, QUESTS "
+                    "entropy and (with --potential) the minimised energy per atom of one structure.")
+    p.add_argument("--structure", required=True, help="extxyz file holding one structure")
+    p.add_argument("--out", required=True, help="output JSON (scalars, distributions, timings)")
+    p.add_argument("--descriptors", default=None, help="output .npy of QUESTS descriptors (for overlaps)")
+    p.add_argument("--source", default=None, help="'simulated' or a model name (default: from the file)")
+    p.add_argument("--sample", default=None, help="sample id {composition}_{rate}Kps_s{seed}")
+    p.add_argument("--potential", default=None, help="potential name for the minimised energy (e.g. sio2_bjp)")
+    p.add_argument("--log", default=None, help="LAMMPS log of the minimisation")
+    _settings_arg(p)
+    _add_lammps_args(p)
+    p.set_defaults(func=_structure_metrics)
+
+    p = subparsers.add_parser("structure-table", help="per-sample metric JSONs -> structure.csv",
+                              description="One row per source and sample with every scalar structure metric.")
+    p.add_argument("inputs", nargs="+", help="JSONs from `amorphous-ml structure-metrics`")
+    p.add_argument("--out", required=True, help="output CSV")
+    p.set_defaults(func=_structure_table)
+
+    p = subparsers.add_parser(
+        "benchmark-table", help="per-sample metric JSONs -> benchmark.csv (distances + noise floor)",
+        description="One row per source: each metric's distance to the simulated glasses of the same "
+                    "composition and cooling rate, and the noise floor (two halves of that reference).")
+    p.add_argument("inputs", nargs="+", help="JSONs from `amorphous-ml structure-metrics`")
+    p.add_argument("--out", required=True, help="output CSV")
+    _settings_arg(p)
+    p.set_defaults(func=_benchmark_table)
+
+    p = subparsers.add_parser("plot-structure", help="RDF / angle / ring / Voronoi figure of every source",
+                              description="Overlay the mean distribution of each source and cooling rate.")
+    p.add_argument("inputs", nargs="+", help="JSONs from `amorphous-ml structure-metrics`")
+    p.add_argument("--kind", required=True, choices=["rdf", "angles", "rings", "voronoi"])
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--title", default="")
+    p.set_defaults(func=_plot_structure)
+
+    p = subparsers.add_parser("plot-parity", help="generated vs simulated property means (parity plot)",
+                              description="Per composition and cooling rate: simulated mean (x) against each "
+                                          "model's mean (y) for every property column found in the tables.")
+    p.add_argument("tables", nargs="+", help="structure.csv, elastic.csv, fracture.csv (any subset)")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.set_defaults(func=_plot_parity)
