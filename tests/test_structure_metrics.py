@@ -229,3 +229,12 @@ def test_analyze_reports_silica_network_metrics_with_timings():
     assert {"partial_rdf", "rings", "quests_entropy"} <= set(timings)
     with pytest.raises(ValueError, match="unknown analysis settings"):
         analyze(crist, {"bond_cutof": SIO2})
+
+
+def test_config_schema_analysis_block_matches_the_package_defaults():
+    from amorphous_ml.config import load_schema
+    from amorphous_ml.validate.structure import DEFAULT_SETTINGS
+
+    props = load_schema()["definitions"]["system"]["properties"]["analysis"]["properties"]
+    assert set(props) == set(DEFAULT_SETTINGS)
+    assert {k: v.get("default") for k, v in props.items()} == DEFAULT_SETTINGS

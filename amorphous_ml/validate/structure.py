@@ -18,6 +18,7 @@ Settings (``DEFAULT_SETTINGS``, overridden by ``systems.<name>.analysis`` in the
 * ``quests_bandwidth`` (0.05: separates a glass from a random box; QUESTS' default 0.015 is too strict
   for glass-vs-glass overlap), ``quests_k``, ``quests_cutoff``, ``quests_max_environments`` (random
   subset of environments, seeded, so entropy stays cheap at 100k atoms), ``seed``.
+* ``minimize``: with a potential, report the energy per atom after a LAMMPS minimisation.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ DEFAULT_SETTINGS: dict = {
     "quests_cutoff": 5.0,
     "quests_max_environments": 5000,
     "seed": 0,
+    "minimize": True,
 }
 
 
@@ -502,7 +504,7 @@ def analyze(atoms, settings: dict | None = None, *, potential: str | None = None
         atoms, k=s["quests_k"], cutoff=s["quests_cutoff"], max_environments=s["quests_max_environments"],
         seed=s["seed"]))
     scalars["quests_entropy"] = timed("quests_entropy", lambda: information_entropy(x, s["quests_bandwidth"]))
-    if potential:
+    if potential and s["minimize"]:
         scalars["energy_per_atom_min"] = timed("minimized_energy", lambda: minimized_energy_per_atom(
             atoms, potential, log_path, **(lammps_kwargs or {})))
     return scalars, dists
