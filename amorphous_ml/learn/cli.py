@@ -8,6 +8,11 @@ import json
 WORKFLOW_KEYS = {"enabled", "target_cooling_rates", "samples_per_rate", "compositions", "generation", "refine"}
 
 
+def dm2_training_section(section: dict) -> dict:
+    """The part of a models.dm2 section that determines the trained model (for Snakemake params)."""
+    return {k: v for k, v in section.items() if k not in WORKFLOW_KEYS}
+
+
 def split_dm2_params(section: dict) -> tuple[dict, dict]:
     """models.dm2 config section -> (model params incl. sigma range/val_fraction, training params)."""
     from .train import TrainConfig

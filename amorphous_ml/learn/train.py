@@ -152,7 +152,7 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
         if step % cfg.val_every == 0 or step == cfg.steps:
             history["val_step"].append(step)
             history["val_loss"].append(evaluate(model, loss_fn, val_items, cfg, device))
-            bar.set_postfix(loss=f"{float(loss):.4g}", val=f"{history['val_loss'][-1]:.4g}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.4g}", val=f"{history['val_loss'][-1]:.4g}")
         bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint()
