@@ -1,0 +1,119 @@
+"""Melt-quench jobs of the real workflow go through a real Slurm (single node on localhost) with the
+cluster profile, and give the same glasses as a local run.
+
+Slurm is installed and started by tests/slurm/start_slurm.sh (Debian slurm-wlm + munge); the test skips
+only where those packages cannot be installed. Job history comes from ``squeue --states=all`` /
+``scontrol show job`` (no slurmdbd here, so no sacct; the profile's jobs use the squeue status command).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import units
+
+import slurm_cluster  # tests/slurm_cluster.py
+from amorphous_ml.io import read_structures
+from amorphous_ml.simulate.lammps import parse_thermo_yaml
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "tests" / "configs" / "slurm.yaml"
+SAMPLES = ("Si_1000Kps_s11", "Si_1000Kps_s12")  # tests/configs/slurm.yaml: si, 1000 K/ps, seeds 11 and 12
+SW_DIAMOND_EV_PER_ATOM = -4.3366  # Stillinger-Weber silicon ground state (diamond), eV/atom
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args,
+           "--configfile", str(CONFIG)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    try:
+        return slurm_cluster.start_slurm()
+    except slurm_cluster.SlurmUnavailable as exc:
+        pytest.skip(f"a local Slurm cannot be installed here: {exc}")
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm, tmp_path_factory):
+    """Two melt-quench jobs submitted with profiles/slurm (threads 1: the machine has 2 real cores)."""
+    workdir = tmp_path_factory.mktemp("slurm_run")
+    targets = [f"results/si/glasses/{s}.extxyz" for s in SAMPLES]
+    proc = snakemake(
+        workdir, *targets, "--profile", str(REPO / "profiles" / "slurm"),
+        "--set-threads", "melt_quench=1",
+        # facts of this test cluster, not of the profile: no accounting database, no accounts
+        "--slurm-status-command", "squeue", "--slurm-no-account",
+        "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs",
+        "--latency-wait", "5", "--retries", "0",
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    run_id = re.search(r"SLURM run ID: (\S+)", log)
+    assert run_id, log[-2000:]
+    return workdir, run_id.group(1), log
+
+
+def test_melt_quench_jobs_were_submitted_through_sbatch_with_the_profile_resources(slurm_run):
+    workdir, run_id, log = slurm_run
+    jobs = slurm_cluster.jobs_named(run_id)
+    assert len(jobs) == len(SAMPLES), (jobs, log[-2000:])
+    comments = sorted(j["comment"] for j in jobs)
+    assert comments == [f"rule_melt_quench_wildcards_si_Si_1000_{seed}" for seed in (11, 12)]
+    for job in jobs:
+        info = slurm_cluster.show_job(job["job_id"])
+        assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0"
+        assert info["Partition"] == "cpu"  # default-resources slurm_partition
+        assert info["NumCPUs"] == "1"  # threads -> --cpus-per-task
+        assert info["MinMemoryNode"] == "4000M"  # set-resources melt_quench mem_mb
+        assert info["TimeLimit"] == "12:00:00"  # set-resources melt_quench runtime 720 min
+        assert Path(info["WorkDir"]).resolve() == workdir.resolve()
+        # the job's own log (kept with --slurm-keep-successful-logs) shows the rule ran inside that job
+        job_log = Path(info["StdOut"]).read_text()
+        assert "rule melt_quench" in job_log and "Finished jobid" in job_log
+
+
+def test_slurm_glasses_are_amorphous_silicon_with_their_metadata(slurm_run):
+    workdir, _, _ = slurm_run
+    for sample in SAMPLES:
+        (glass,) = read_structures(workdir / "results" / "si" / "glasses" / f"{sample}.extxyz")
+        assert len(glass) == 64 and set(glass.get_chemical_symbols()) == {"Si"}
+        assert glass.info["cooling_rate"] == 1000 and glass.info["source"] == "simulated"
+        assert glass.info["seed"] == int(sample.rsplit("_s", 1)[1])
+        lammps_log = (workdir / "logs" / "si" / "melt_quench" / f"{sample}.lammps.log").read_text()
+        e = parse_thermo_yaml(lammps_log)[-1]["PotEng"][-1] / len(glass)
+        # bound, and above the diamond ground state: a quenched glass, not a crystal or an exploded box
+        assert SW_DIAMOND_EV_PER_ATOM < e < SW_DIAMOND_EV_PER_ATOM + 0.5
+        density = glass.get_masses().sum() / units.mol / (glass.get_volume() * 1e-24)
+        assert 2.0 < density < 2.8
+        # the accelerator the profile chose through the lammps_accelerator resource: OPENMP styles
+        assert "pair sw/omp" in lammps_log
+
+
+def test_slurm_glass_equals_a_local_run_and_switching_accelerator_reruns_nothing(slurm_run, tmp_path):
+    workdir, _, _ = slurm_run
+    sample = SAMPLES[0]
+    target = f"results/si/glasses/{sample}.extxyz"
+    local = snakemake(tmp_path, target, "--cores", "1", "--set-threads", "melt_quench=1",
+                      "--set-resources", "melt_quench:lammps_accelerator=omp")
+    assert local.returncode == 0, (local.stdout + local.stderr)[-3000:]
+    (a,) = read_structures(workdir / target)
+    (b,) = read_structures(tmp_path / target)
+    np.testing.assert_allclose(a.get_positions(), b.get_positions(), atol=1e-6)
+    np.testing.assert_allclose(a.cell.array, b.cell.array, atol=1e-9)
+
+    # the accelerator is a resource: asking for another one leaves the finished jobs alone
+    dry = snakemake(workdir, *[f"results/si/glasses/{s}.extxyz" for s in SAMPLES], "--profile",
+                    str(REPO / "profiles" / "slurm"), "--slurm-no-account", "-n",
+                    "--set-resources", "melt_quench:lammps_accelerator=none")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "Nothing to be done" in dry.stdout + dry.stderr
