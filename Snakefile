@@ -18,7 +18,10 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/learn.smk"
+include: "workflow/rules/generate.smk"
 include: "workflow/rules/properties.smk"
+include: "workflow/rules/validate.smk"
 
 
 rule all:

@@ -19,7 +19,9 @@ def tiny_config():
 
 
 def run_snakemake(workdir, *args, check=True):
-    """Run the real workflow in ``workdir`` with the tiny config; returns the CompletedProcess."""
+    """Run the real workflow in ``workdir`` with the tiny config; returns the CompletedProcess.
+
+    Put targets before any extra ``--configfile`` (it takes several values)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
            "--configfile", str(TINY), "-c2", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True)

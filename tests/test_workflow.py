@@ -1,0 +1,81 @@
+"""The real Snakemake DAG end to end at tiny scale: glasses -> elastic + fracture -> tables and plot."""
+
+
+import pandas as pd
+import pytest
+import yaml
+
+from amorphous_ml import io
+from conftest import TINY, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+FRACTURE_COLUMNS = ["source", "model", "composition", "cooling_rate", "n_atoms", "seed", "E_GPa", "UTS_GPa",
+                    "strain_at_UTS", "fracture_strain"]
+
+
+def _simulation_only(tmp_path, name="sim.yaml", edit=None):
+    """The tiny config with the generative models switched off (they have their own workflow tests)."""
+    cfg = yaml.safe_load(TINY.read_text())
+    for system in cfg["systems"].values():
+        system["models"] = {"dm2": {"enabled": False}}
+    if edit:
+        edit(cfg)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_sio2_fracture_and_elastic_tables_from_real_lammps(tmp_path):
+    sim = _simulation_only(tmp_path)
+    run_snakemake(tmp_path, "results/sio2/fracture.csv", "results/sio2/elastic.csv", "--configfile", sim)
+    frac = pd.read_csv(tmp_path / "results/sio2/fracture.csv")
+    assert list(frac.columns[:10]) == FRACTURE_COLUMNS
+    md = frac[frac.source == "simulated"]
+    assert len(frac) == len(md) == 1 and md.model.iloc[0] == "md" and md.n_atoms.iloc[0] == 150
+    assert 20 < md.E_GPa.iloc[0] < 250 and 1 < md.UTS_GPa.iloc[0] < 40
+    assert (tmp_path / "results/sio2/fracture.png").stat().st_size > 1000
+    el = pd.read_csv(tmp_path / "results/sio2/elastic.csv")
+    assert 10 < el.K_GPa.iloc[0] < 150 and 0.0 < el.nu.iloc[0] < 0.5
+    glass = io.read_structure(tmp_path / "results/sio2/glasses/SiO2_500Kps_s3.extxyz")
+    assert glass.info["cooling_rate"] == 500 and "potential_sha256" in glass.info
+    assert (tmp_path / "results/sio2/glasses/SiO2_500Kps_s3.data").exists()
+
+    # adding a cooling rate schedules only the new sample's jobs and the table
+    more = _simulation_only(tmp_path, "more.yaml", lambda c: c["systems"]["sio2"]["cooling_rates"].append(1000))
+    proc = run_snakemake(tmp_path, "-n", "results/sio2/fracture.csv", "--configfile", more)
+    counts = _job_counts(proc.stdout)
+    assert counts == {"melt_quench": 1, "fracture": 1, "fracture_table": 1}, proc.stdout[-2000:]
+
+    # switching the LAMMPS accelerator (a resource, not a param) reruns nothing
+    accel = _simulation_only(tmp_path, "accel.yaml", lambda c: c["lammps"].update(accelerator="omp"))
+    proc = run_snakemake(tmp_path, "-n", "results/sio2/fracture.csv", "results/sio2/elastic.csv",
+                         "--configfile", accel)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _job_counts(text: str) -> dict:
+    counts, inside = {}, False
+    for line in text.splitlines():
+        if line.startswith("job ") and "count" in line:
+            inside = True
+            continue
+        if inside:
+            parts = line.split()
+            if not parts or parts[0].startswith("-"):
+                continue
+            if parts[0] == "total":
+                break
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_failed_lammps_job_leaves_no_output_and_quotes_the_error(tmp_path):
+    # 10 fs at 5000 K: atoms are lost
+    bad = _simulation_only(tmp_path, "unstable.yaml", lambda c: c["systems"]["sio2"].update(timestep_ps=0.01))
+    proc = run_snakemake(tmp_path, "results/sio2/glasses/SiO2_500Kps_s3.extxyz", "--configfile", bad,
+                         check=False)
+    assert proc.returncode != 0
+    assert "ERROR: Lost atoms" in proc.stderr + proc.stdout
+    glasses = tmp_path / "results/sio2/glasses"
+    assert not glasses.exists() or not list(glasses.iterdir())
