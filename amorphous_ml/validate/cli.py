@@ -46,7 +46,8 @@ def _structure_metrics(args) -> int:
     try:
         scalars, dists = analyze(
             atoms, settings, potential=args.potential, log_path=args.log, timings=timings,
-            lammps_kwargs={"accelerator": lmp.accelerator, "binary": lmp.binary, "mpi_launch": lmp.mpi_launch},
+            lammps_kwargs={"accelerator": lmp.accelerator, "binary": lmp.binary, "mpi_launch": lmp.mpi_launch,
+                           "potential_dir": args.potential_dir or None},
         )
         x = quests_descriptors(atoms, k=settings["quests_k"], cutoff=settings["quests_cutoff"],
                                max_environments=settings["quests_max_environments"], seed=settings["seed"])
@@ -129,6 +130,7 @@ def register(subparsers) -> None:
     p.add_argument("--source", default=None, help="'simulated' or a model name (default: from the file)")
     p.add_argument("--sample", default=None, help="sample id {composition}_{rate}Kps_s{seed}")
     p.add_argument("--potential", default=None, help="potential name for the minimised energy (e.g. sio2_bjp)")
+    p.add_argument("--potential-dir", default=None, help="directory of the potential files (default: potentials/)")
     p.add_argument("--log", default=None, help="LAMMPS log of the minimisation")
     _settings_arg(p)
     _add_lammps_args(p)

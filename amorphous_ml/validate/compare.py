@@ -83,6 +83,8 @@ def structure_table(records) -> pd.DataFrame:
     """One row per source and sample: identity columns then every scalar metric."""
     rows = [{**{k: r["id"].get(k) for k in ID_COLUMNS}, **r["scalars"]} for r in records]
     table = pd.DataFrame(rows)
+    first = ID_COLUMNS + [c for c in ("n_atoms", "formula") if c in table.columns]
+    table = table.reindex(columns=first + sorted(c for c in table.columns if c not in first))
     return table.sort_values(["source", "composition", "cooling_rate", "seed"], ignore_index=True,
                              na_position="last")
 

@@ -419,21 +419,21 @@ def distribution_rmsd(f_gen, f_ref) -> float:
 
 # ------------------------------------------------------------------------ LAMMPS minimisation
 def minimized_energy_per_atom(atoms, potential: str, log_path=None, *, accelerator=None, binary=None,
-                              mpi_launch=None) -> float:
+                              mpi_launch=None, potential_dir=None) -> float:
     """Potential energy per atom (eV) after a conjugate-gradient minimisation (``lammps_inputs/minimize.in``)."""
     from ..simulate.lammps import INPUT_DIR, run_lammps
     from ..simulate.systems import get_potential, write_lammps_data
 
     check_structure(atoms)
     pot = get_potential(potential)
+    include = pot.include_path(Path(potential_dir) if potential_dir else None)
     with tempfile.TemporaryDirectory(prefix="amorphous-ml-min-") as tmp:
         data = Path(tmp) / "in.data"
         write_lammps_data(data, atoms, pot.species)
         log = Path(log_path) if log_path else Path(tmp) / "minimize.log"
         result = run_lammps(
             INPUT_DIR / "minimize.in",
-            {"data_in": str(data), "potential": str(pot.include_path()),
-             "potdir": str(pot.include_path().parent)},
+            {"data_in": str(data), "potential": str(include), "potdir": str(include.parent)},
             log,
             accelerator=accelerator, binary=binary, mpi_launch=mpi_launch, cwd=tmp,
         )

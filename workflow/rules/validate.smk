@@ -1,0 +1,131 @@
+# Validate: structure metrics of every sample, the structure and benchmark tables, and the figures
+# (code: amorphous_ml/validate/structure.py, compare.py, plots.py; CLI: amorphous_ml/validate/cli.py).
+
+
+def analysis_json(system):
+    """The system's `analysis` block (schema defaults filled) as the CLI's --settings-json."""
+    return as_json(system_config(system)["analysis"])
+
+
+def potential_dir_arg(system):
+    d = system_config(system).get("potential_dir")
+    return f"--potential-dir {shlex.quote(d)}" if d else ""
+
+
+def structure_metric_files(system, suffix=".json"):
+    return [f"results/{system}/structure/{src}/{s}{suffix}" for src, s in samples(system)]
+
+
+def structure_plot_kinds(system):
+    """RDF and angle figures always; rings and Voronoi where the system's analysis asks for them."""
+    a = system_config(system)["analysis"]
+    return ["rdf", "angles"] + (["rings"] if a["ring_max_length"] else []) + (
+        ["voronoi"] if a["voronoi_radii"] else []
+    )
+
+
+def validation_targets(system):
+    """Everything the validate stage produces for one system (tables, figures)."""
+    return [f"results/{system}/structure.csv", f"results/{system}/benchmark.csv"] + [
+        f"results/{system}/plots/{kind}.png" for kind in structure_plot_kinds(system)
+    ] + [f"results/{system}/plots/parity.png"]
+
+
+rule structure_metrics:
+    input:
+        structure=lambda w: structure_file(w.system, w.source, w.sample),
+    output:
+        json="results/{system}/structure/{source}/{sample}.json",
+        descriptors="results/{system}/structure/{source}/{sample}.quests.npy",
+    log:
+        stdout="logs/{system}/structure/{source}/{sample}.log",
+        lammps="logs/{system}/structure/{source}/{sample}.lammps.log",
+    benchmark:
+        "results/{system}/benchmarks/structure/{source}/{sample}.tsv"
+    params:
+        analysis=lambda w: analysis_json(w.system),
+        potential=lambda w: system_config(w.system)["potential"],
+        potdir=lambda w: potential_dir_arg(w.system),
+    threads: 1
+    resources:
+        **lammps_resources(),
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        f"{AML} structure-metrics --structure {{input.structure}} --out {{output.json}} "
+        "--descriptors {output.descriptors} --source {wildcards.source} --sample {wildcards.sample} "
+        "--potential {params.potential} {params.potdir} --settings-json {params.analysis:q} "
+        "--log {log.lammps} " + LAMMPS_ARGS + " > {log.stdout} 2>&1"
+
+
+rule structure_table:
+    input:
+        lambda w: structure_metric_files(w.system),
+    output:
+        report("results/{system}/structure.csv", caption="../report/structure_table.rst", category="Structure"),
+    log:
+        "logs/{system}/structure_table.log",
+    shell:
+        f"{AML} structure-table {{input}} --out {{output}} > {{log}} 2>&1"
+
+
+rule benchmark_table:
+    input:
+        json=lambda w: structure_metric_files(w.system),
+        descriptors=lambda w: structure_metric_files(w.system, ".quests.npy"),
+    output:
+        report("results/{system}/benchmark.csv", caption="../report/benchmark_table.rst", category="Benchmark"),
+    log:
+        "logs/{system}/benchmark_table.log",
+    benchmark:
+        "results/{system}/benchmarks/benchmark_table.tsv"
+    params:
+        analysis=lambda w: analysis_json(w.system),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        f"{AML} benchmark-table {{input.json}} --settings-json {{params.analysis:q}} --out {{output}} > {{log}} 2>&1"
+
+
+rule plot_structure:
+    input:
+        lambda w: structure_metric_files(w.system),
+    output:
+        report(
+            "results/{system}/plots/{kind}.png",
+            caption="../report/structure_plot.rst",
+            category="Structure",
+            subcategory="{system}",
+            labels={"system": "{system}", "figure": "{kind}"},
+        ),
+    wildcard_constraints:
+        kind="rdf|angles|rings|voronoi",
+    log:
+        "logs/{system}/plot_{kind}.log",
+    shell:
+        f"{AML} plot-structure {{input}} --kind {{wildcards.kind}} --out {{output}} > {{log}} 2>&1"
+
+
+rule plot_parity:
+    input:
+        structure="results/{system}/structure.csv",
+        elastic="results/{system}/elastic.csv",
+        fracture="results/{system}/fracture.csv",
+    output:
+        report(
+            "results/{system}/plots/parity.png",
+            caption="../report/parity_plot.rst",
+            category="Benchmark",
+            labels={"system": "{system}", "figure": "parity"},
+        ),
+    log:
+        "logs/{system}/plot_parity.log",
+    shell:
+        f"{AML} plot-parity {{input.structure}} {{input.elastic}} {{input.fracture}} --out {{output}} > {{log}} 2>&1"
+
+
+rule validate:
+    """Target: every system's structure and benchmark tables and validation figures."""
+    input:
+        [target for system in config["systems"] for target in validation_targets(system)],
