@@ -143,7 +143,7 @@ def denoise(model, positions: torch.Tensor, species: torch.Tensor, cells: torch.
             for g, s in zip(generators, state["generators"]):
                 g.set_state(s)
             start = state["step"]
-    x = _wrap(positions, cells, batch)
+    x = _wrap(positions, cells, batch) if start == 0 else positions  # resumed positions are already wrapped
     bar = tqdm(range(start, schedule.total), desc="dm2 denoise", disable=not progress, mininterval=2.0)
     done_here = 0
     for step in bar:

@@ -99,6 +99,10 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float = 3
     energy = result.last("PotEng")
     stress = -np.array([result.last(k) for k in ("Pxx", "Pyy", "Pzz", "Pyz", "Pxz", "Pxy")]) * BAR_TO_EV_A3
     refined.calc = SinglePointCalculator(refined, energy=energy, stress=stress)
+    # io.write_structures copies the Atoms (dropping the calculator); the extxyz reader turns these
+    # info keys back into calculator results
+    refined.info["energy"] = float(energy)
+    refined.info["stress"] = stress
     refined.info.update(provenance(
         seed=seed, params={"refine": params, "generation": atoms.info.get("params")},
         potential_files=pot.files(), lammps_version=result.version or None,
