@@ -216,6 +216,7 @@ def test_mpi_launch_fills_nprocs_from_the_slurm_task_count(monkeypatch):
     assert mpi_command("mpirun -np {nprocs}") == ["mpirun", "-np", "8"]
     assert mpi_command("srun -n {nprocs} -c {threads}", nprocs=2, threads=4) == ["srun", "-n", "2", "-c", "4"]
     monkeypatch.delenv("SLURM_NTASKS")
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     assert mpi_command("mpirun -np {nprocs}") == ["mpirun", "-np", "1"]
     assert mpi_command(None) == []
     with pytest.raises(LammpsBuildError, match="only {nprocs} and {threads}"):

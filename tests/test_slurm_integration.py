@@ -29,9 +29,9 @@ SAMPLES = ("Si_1000Kps_s11", "Si_1000Kps_s12")  # tests/configs/slurm.yaml: si, 
 SW_DIAMOND_EV_PER_ATOM = -4.3366  # Stillinger-Weber silicon ground state (diamond), eV/atom
 
 
-def snakemake(workdir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, configs=(), timeout: float = 240) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args,
-           "--configfile", str(CONFIG)]
+           "--configfile", str(CONFIG), *map(str, configs)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
 
 
@@ -117,3 +117,28 @@ def test_slurm_glass_equals_a_local_run_and_switching_accelerator_reruns_nothing
                     "--set-resources", "melt_quench:lammps_accelerator=none")
     assert dry.returncode == 0, dry.stderr[-2000:]
     assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_external_lmp_under_mpirun_gets_the_task_count_of_its_slurm_job(slurm, tmp_path):
+    """lammps.binary + lammps.mpi_launch "mpirun -np {nprocs}": {nprocs} is the job's --ntasks."""
+    config = tmp_path / "mpi.yaml"
+    prefix = Path(sys.prefix) / "bin"
+    config.write_text(f'lammps: {{binary: "{prefix / "lmp"}", mpi_launch: "{prefix / "mpirun"} -np {{nprocs}}"}}\n')
+    sample = "Si_1000Kps_s13"
+    proc = snakemake(
+        tmp_path, f"results/si/glasses/{sample}.extxyz", "--profile", str(REPO / "profiles" / "slurm"),
+        "--set-threads", "melt_quench=1",
+        "--set-resources", "melt_quench:tasks=2", "melt_quench:mpi=mpirun", "melt_quench:lammps_accelerator=omp",
+        "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "2",
+        "--latency-wait", "5", "--retries", "0", configs=[config],
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    (job,) = slurm_cluster.jobs_named(re.search(r"SLURM run ID: (\S+)", log).group(1))
+    assert slurm_cluster.show_job(job["job_id"])["NumTasks"] == "2"
+    lammps_log = (tmp_path / "logs" / "si" / "melt_quench" / f"{sample}.lammps.log").read_text()
+    assert "with 2 MPI tasks x 1 OpenMP threads" in lammps_log and "pair sw/omp" in lammps_log
+    (glass,) = read_structures(tmp_path / "results" / "si" / "glasses" / f"{sample}.extxyz")
+    assert len(glass) == 64 and glass.info["seed"] == 13
+    e = parse_thermo_yaml(lammps_log)[-1]["PotEng"][-1] / len(glass)
+    assert SW_DIAMOND_EV_PER_ATOM < e < SW_DIAMOND_EV_PER_ATOM + 0.5

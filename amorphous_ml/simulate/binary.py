@@ -35,6 +35,7 @@ __all__ = [
     "resolve_binary",
     "potential_pair_styles",
     "mpi_command",
+    "slurm_tasks",
     "binary_env",
 ]
 
@@ -277,15 +278,34 @@ def check_module(accelerator: Accelerator | None = None, pair_styles=()) -> Lamm
     return check_build(inspect_module(), accelerator or Accelerator(), pair_styles)
 
 
+def slurm_tasks() -> int | None:
+    """Tasks (``--ntasks``) of the Slurm job this process runs in, or None outside Slurm.
+
+    ``SLURM_NTASKS`` where set; the Slurm executor plugin removes it from the environment of the rule's
+    command, so otherwise ``scontrol show job $SLURM_JOB_ID`` is asked."""
+    if os.environ.get("SLURM_NTASKS"):
+        return int(os.environ["SLURM_NTASKS"])
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job or shutil.which("scontrol") is None:
+        return None
+    try:
+        out = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"\bNumTasks=(\d+)", out)
+    return int(m.group(1)) if m else None
+
+
 def mpi_command(mpi_launch: str | None, nprocs: int | None = None, threads: int = 1) -> list[str]:
     """The launcher words: ``mpi_launch`` with ``{nprocs}`` / ``{threads}`` filled in.
 
-    ``nprocs`` defaults to ``SLURM_NTASKS`` inside a Slurm job (the rule's ``tasks`` resource), else 1.
+    ``nprocs`` defaults to the task count of the Slurm job this runs in (the rule's ``tasks`` resource),
+    else 1.
     """
     if not mpi_launch:
         return []
     if nprocs is None:
-        nprocs = int(os.environ.get("SLURM_NTASKS") or 1)
+        nprocs = slurm_tasks() or 1
     try:
         text = mpi_launch.format(nprocs=nprocs, threads=threads)
     except (KeyError, IndexError, ValueError) as exc:
