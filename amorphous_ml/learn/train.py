@@ -3,7 +3,7 @@
 * A model file is two files: ``<stem>.pt`` (``state_dict``) and ``<stem>.json`` (``{"kind", "config"}``),
   written atomically; :func:`load_model` rebuilds it without any training code.
 * The training state (model, optimiser, step, random generators, history) is saved every
-  ``checkpoint_every`` steps to ``<work_dir>/train_state.pt``; rerunning :func:`train` with the same
+  ``checkpoint_every`` steps to ``<work_dir>/train_state_<config hash>.pt``; rerunning :func:`train` with the same
   work directory continues from there, and the result is the same as an uninterrupted run.
 * Batches are whole structures drawn by a seeded generator from the training split only; the loss
   function draws its own noise from the generator it is given.
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -112,7 +113,10 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
     device = torch.device(device)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    state_path = work_dir / "train_state.pt"
+    # the state file is keyed by the configuration, so a changed config starts afresh instead of
+    # resuming someone else's run
+    key = hashlib.sha256(json.dumps([asdict(cfg), model.config()], sort_keys=True, default=str).encode()).hexdigest()
+    state_path = work_dir / f"train_state_{key[:12]}.pt"
     torch.manual_seed(cfg.seed)
     model.to(device=device, dtype=_dtype(cfg.dtype)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -121,8 +125,6 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
     step = 0
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
-        if state["train_config"] != asdict(cfg) or state["model_config"] != json.loads(json.dumps(model.config())):
-            raise ValueError(f"{state_path} was written with a different configuration; delete it to restart")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
