@@ -8,6 +8,7 @@ only where those packages cannot be installed. Job history comes from ``squeue -
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -29,10 +30,10 @@ SAMPLES = ("Si_1000Kps_s11", "Si_1000Kps_s12")  # tests/configs/slurm.yaml: si, 
 SW_DIAMOND_EV_PER_ATOM = -4.3366  # Stillinger-Weber silicon ground state (diamond), eV/atom
 
 
-def snakemake(workdir: Path, *args: str, configs=(), timeout: float = 240) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, configs=(), env=None, timeout: float = 240) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args,
            "--configfile", str(CONFIG), *map(str, configs)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +143,25 @@ def test_external_lmp_under_mpirun_gets_the_task_count_of_its_slurm_job(slurm, t
     assert len(glass) == 64 and glass.info["seed"] == 13
     e = parse_thermo_yaml(lammps_log)[-1]["PotEng"][-1] / len(glass)
     assert SW_DIAMOND_EV_PER_ATOM < e < SW_DIAMOND_EV_PER_ATOM + 0.5
+
+
+def test_gpu_profile_job_gets_a_gpu_and_fails_early_on_a_lammps_without_kokkos(slurm, tmp_path):
+    """profiles/slurm-gpu sends melt_quench to the gpu partition with --gpus=1 and KOKKOS; with the
+    wheel's lmp (no KOKKOS) first on PATH the job must stop at the build check, naming the package."""
+    env = dict(os.environ, PATH=f"{Path(sys.prefix) / 'bin'}:{os.environ['PATH']}")
+    sample = "Si_1000Kps_s14"
+    proc = snakemake(
+        tmp_path, f"results/si/glasses/{sample}.extxyz", "--profile", str(REPO / "profiles" / "slurm-gpu"),
+        "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "2",
+        "--slurm-keep-successful-logs", "--latency-wait", "5", "--retries", "0", env=env,
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log[-3000:]
+    (job,) = slurm_cluster.jobs_named(re.search(r"SLURM run ID: (\S+)", log).group(1))
+    info = slurm_cluster.show_job(job["job_id"])
+    assert info["Partition"] == "gpu" and info["TresPerJob"] == "gres:gpu:1"  # sbatch --gpus=1
+    assert info["JobState"] == "FAILED"
+    job_log = Path(info["StdOut"]).read_text()
+    assert "needs the KOKKOS package, which this LAMMPS build lacks" in job_log
+    lammps_log = tmp_path / "logs" / "si" / "melt_quench" / f"{sample}.lammps.log"
+    assert not lammps_log.exists() or "LAMMPS (" not in lammps_log.read_text()  # LAMMPS never started
