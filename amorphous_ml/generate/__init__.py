@@ -1,0 +1,1 @@
+"""Generate stage: samplers that turn trained models into structures (:mod:`.dm2`: DDPM-style denoising)."""
