@@ -24,6 +24,18 @@ include: "workflow/rules/properties.smk"
 include: "workflow/rules/validate.smk"
 
 
+# Cheap table and plot jobs stay on the submitting host when running under a cluster executor.
+localrules:
+    all,
+    fracture_table,
+    elastic_table,
+    structure_table,
+    benchmark_table,
+    plot_structure,
+    plot_parity,
+    validate,
+
+
 rule all:
     default_target: True
     input:

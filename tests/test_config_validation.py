@@ -41,6 +41,7 @@ BAD = {
     "bad system name": (lambda c: c["systems"].update({"Bad-Name": copy.deepcopy(_sio2(c))}), "systems"),
     "negative fracture strain rate": (lambda c: _sio2(c)["fracture"].update(strain_rate=-1),
                                       "systems.sio2.fracture.strain_rate"),
+    "seed zero (LAMMPS rejects it)": (lambda c: _sio2(c).update(seed=0), "systems.sio2.seed"),
     "bad torch device": (lambda c: c.update(torch_device="tpu"), "torch_device"),
 }
 

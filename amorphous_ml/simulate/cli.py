@@ -26,7 +26,7 @@ def _settings(args):
     if binary is not None:
         from .binary import check_binary  # verifies the binary has the packages the accelerator needs
 
-        check_binary(binary, accel)
+        check_binary(binary, accel, mpi_launch=mpi)
     return LammpsSettings(accelerator=accel, binary=binary, mpi_launch=mpi)
 
 
