@@ -65,6 +65,12 @@ rule structure_table:
         report("results/{system}/structure.csv", caption="../report/structure_table.rst", category="Structure"),
     log:
         "logs/{system}/structure_table.log",
+    benchmark:
+        "results/{system}/benchmarks/structure_table.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     shell:
         f"{AML} structure-table {{input}} --out {{output}} > {{log}} 2>&1"
 
@@ -81,6 +87,7 @@ rule benchmark_table:
         "results/{system}/benchmarks/benchmark_table.tsv"
     params:
         analysis=lambda w: analysis_json(w.system),
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
@@ -103,6 +110,12 @@ rule plot_structure:
         kind="rdf|angles|rings|voronoi",
     log:
         "logs/{system}/plot_{kind}.log",
+    benchmark:
+        "results/{system}/benchmarks/plot_{kind}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     shell:
         f"{AML} plot-structure {{input}} --kind {{wildcards.kind}} --out {{output}} > {{log}} 2>&1"
 
@@ -121,6 +134,12 @@ rule plot_parity:
         ),
     log:
         "logs/{system}/plot_parity.log",
+    benchmark:
+        "results/{system}/benchmarks/plot_parity.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     shell:
         f"{AML} plot-parity {{input.structure}} {{input.elastic}} {{input.fracture}} --out {{output}} > {{log}} 2>&1"
 
