@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 
@@ -37,20 +38,19 @@ def _structure_metrics(args) -> int:
     from ..provenance import provenance
     from ..simulate.cli import _settings as lammps_settings
     from .compare import sample_identity
-    from .structure import analyze, quests_descriptors
+    from .structure import analyze
 
     settings = _load_settings(args)
     atoms = io.read_structure(args.structure)
     lmp = lammps_settings(args)
     timings: dict = {}
+    extras: dict = {}
     try:
         scalars, dists = analyze(
-            atoms, settings, potential=args.potential, log_path=args.log, timings=timings,
+            atoms, settings, potential=args.potential, log_path=args.log, timings=timings, extras=extras,
             lammps_kwargs={"accelerator": lmp.accelerator, "binary": lmp.binary, "mpi_launch": lmp.mpi_launch,
                            "potential_dir": args.potential_dir or None},
         )
-        x = quests_descriptors(atoms, k=settings["quests_k"], cutoff=settings["quests_cutoff"],
-                               max_environments=settings["quests_max_environments"], seed=settings["seed"])
     except ValueError as exc:
         raise UserError(f"{args.structure}: {exc}") from None
     record = {
@@ -64,8 +64,9 @@ def _structure_metrics(args) -> int:
     if args.descriptors:
         with io.atomic_path(args.descriptors) as tmp:
             with open(tmp, "wb") as fh:
-                np.save(fh, x.astype(np.float32))
-        record["descriptors_file"] = str(Path(args.descriptors).resolve())
+                np.save(fh, extras["quests_descriptors"].astype(np.float32))
+        # relative to the JSON, so a moved results/ tree stays readable
+        record["descriptors_file"] = os.path.relpath(Path(args.descriptors).resolve(), Path(args.out).resolve().parent)
     io.write_json(args.out, record)
     print(f"{args.out}: {len(scalars)} scalar metrics in {sum(timings.values()):.1f} s")
     return 0

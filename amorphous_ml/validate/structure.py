@@ -445,12 +445,14 @@ def minimized_energy_per_atom(atoms, potential: str, log_path=None, *, accelerat
 
 # ------------------------------------------------------------------------------ everything
 def analyze(atoms, settings: dict | None = None, *, potential: str | None = None, log_path=None,
-            lammps_kwargs: dict | None = None, timings: dict | None = None) -> tuple[dict, dict]:
+            lammps_kwargs: dict | None = None, timings: dict | None = None,
+            extras: dict | None = None) -> tuple[dict, dict]:
     """Every metric of one structure: ``(scalars, distributions)``.
 
     ``scalars`` is a flat dict (one row of ``structure.csv``); ``distributions`` holds the binned
     curves (lists) for the benchmark distances and plots. With ``potential`` the energy per atom after
-    minimisation is included. ``timings`` (a dict) is filled with seconds per metric.
+    minimisation is included. ``timings`` (a dict) is filled with seconds per metric; ``extras`` (a dict)
+    receives the QUESTS descriptor array under ``"quests_descriptors"`` (for overlaps between sets).
     """
     import time
 
@@ -506,6 +508,8 @@ def analyze(atoms, settings: dict | None = None, *, potential: str | None = None
     x = timed("quests_descriptors", lambda: quests_descriptors(
         atoms, k=s["quests_k"], cutoff=s["quests_cutoff"], max_environments=s["quests_max_environments"],
         seed=s["seed"]))
+    if extras is not None:
+        extras["quests_descriptors"] = x
     scalars["quests_entropy"] = timed("quests_entropy", lambda: information_entropy(x, s["quests_bandwidth"]))
     if potential and s["minimize"]:
         scalars["energy_per_atom_min"] = timed("minimized_energy", lambda: minimized_energy_per_atom(
