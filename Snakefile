@@ -40,3 +40,4 @@ rule all:
     default_target: True
     input:
         [f"results/{system}/{table}.csv" for system in config["systems"] for table in ("fracture", "elastic")],
+        rules.validate.input,
