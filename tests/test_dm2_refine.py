@@ -38,12 +38,14 @@ def test_push_apart_leaves_no_pair_closer_than_the_threshold():
     assert np.count_nonzero(moved > 1e-9) <= 8
 
 
-def test_refine_cli_turns_overlapping_silica_into_a_relaxed_structure(tmp_path):
+def test_refine_cli_turns_overlapping_silica_into_a_relaxed_structure(tmp_path, monkeypatch):
     write_structures(tmp_path / "gen.extxyz", _overlapping())
-    rc = main(["refine", "--input", str(tmp_path / "gen.extxyz"), "--potential", "sio2_bjp",
+    monkeypatch.chdir(tmp_path)  # relative paths, as Snakemake passes them
+    rc = main(["refine", "--input", "gen.extxyz", "--potential", "sio2_bjp",
                "--params-json", '{"refine": {"nvt_ps": 0.3, "npt_ps": 0.3}}',
-               "--out-extxyz", str(tmp_path / "ref.extxyz"), "--out-data", str(tmp_path / "ref.data"),
-               "--log", str(tmp_path / "ref.log"), "--accelerator", "omp", "--threads", "1"])
+               "--out-extxyz", "out/ref.extxyz", "--out-data", "out/ref.data",
+               "--log", "logs/ref.log", "--accelerator", "omp", "--threads", "1"])
+    tmp_path = tmp_path / "out"
     assert rc == 0
     refined = read_structure(tmp_path / "ref.extxyz")
     assert neighbour_list("d", refined, 3.0).min() > 1.2

@@ -73,7 +73,7 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float = 3
     """Refined copy of ``atoms`` with ``info`` kept and updated, energy/stress as calculator results."""
     pot = get_potential(potential)
     pushed, n_close = push_apart(atoms, min_distance)
-    log_path = Path(log_path)
+    log_path = Path(log_path).resolve()  # LAMMPS runs in a scratch directory: every path must be absolute
     log_path.parent.mkdir(parents=True, exist_ok=True)
     params = dict(temperature=temperature, nvt_ps=nvt_ps, npt_ps=npt_ps, pressure=pressure_bar,
                   min_distance=min_distance, dt=timestep_ps or pot.timestep_ps)
