@@ -47,7 +47,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def _jsonable_info(atoms: ase.Atoms) -> ase.Atoms:
     """extxyz stores scalars, strings and arrays; nested dicts are serialised to JSON strings."""
-    atoms = atoms.copy()
+    calc = atoms.calc
+    atoms = atoms.copy()  # Atoms.copy() drops the calculator: carry its results (energy, stress) over
+    if calc is not None and getattr(calc, "results", None):
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        atoms.calc = SinglePointCalculator(atoms, **{k: v for k, v in calc.results.items()
+                                                     if k in ("energy", "free_energy", "stress", "forces")})
     for key, value in list(atoms.info.items()):
         if isinstance(value, (dict, list, tuple)) and not _is_numeric_sequence(value):
             atoms.info[key] = json.dumps(value, sort_keys=True)

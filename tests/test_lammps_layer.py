@@ -91,3 +91,14 @@ def test_sw_silicon_elastic_constants_match_literature(tmp_path, tiny_config):
         assert C[i, j] == pytest.approx(ref, rel=0.02), (i, j, C[i, j])
     assert abs(C[0, 3]) < 1.0
     assert r["K_GPa"] == pytest.approx((151.4 + 2 * 76.4) / 3, rel=0.02)
+
+
+def test_glass_file_keeps_energy_and_stress(tmp_path, tiny_config):
+    from amorphous_ml import io
+
+    g = melt_quench("si", tiny_config["systems"]["si"], "Si", 500, 3, tmp_path / "g.extxyz", tmp_path / "g.data",
+                    tmp_path / "log")
+    back = io.read_structure(tmp_path / "g.extxyz")
+    assert back.get_potential_energy() == pytest.approx(g.get_potential_energy())
+    np.testing.assert_allclose(back.get_stress(), g.get_stress(), atol=1e-12)
+    assert back.info["cooling_rate"] == 500 and back.info["source"] == "simulated"
