@@ -52,8 +52,12 @@ def _jsonable_info(atoms: ase.Atoms) -> ase.Atoms:
     if calc is not None and getattr(calc, "results", None):
         from ase.calculators.singlepoint import SinglePointCalculator
 
-        atoms.calc = SinglePointCalculator(atoms, **{k: v for k, v in calc.results.items()
-                                                     if k in ("energy", "free_energy", "stress", "forces")})
+        results = {k: v for k, v in calc.results.items() if k in ("energy", "free_energy", "stress", "forces")}
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        for key in results:  # the calculator is authoritative; extxyz refuses the same key twice
+            atoms.info.pop(key, None)
+            if key == "forces":
+                atoms.arrays.pop(key, None)
     for key, value in list(atoms.info.items()):
         if isinstance(value, (dict, list, tuple)) and not _is_numeric_sequence(value):
             atoms.info[key] = json.dumps(value, sort_keys=True)
