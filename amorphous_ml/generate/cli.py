@@ -63,12 +63,12 @@ def _generate_dm2(args) -> int:
 def _refine(args) -> int:
     from ..cli import UserError
     from ..io import read_structure, write_structures
-    from ..simulate.cli import _settings
+    from ..simulate.cli import lammps_settings
     from ..simulate.refine import refine_structure
 
     section = json.loads(args.params_json)
     ref = dict(section.get("refine", {}))
-    settings = _settings(args)
+    settings = lammps_settings(args)
     atoms = read_structure(args.input)
     try:
         refined = refine_structure(
@@ -86,7 +86,7 @@ def _refine(args) -> int:
 
 def register(subparsers) -> None:
     """Add this stage's subcommands to the ``amorphous-ml`` parser."""
-    from ..simulate.cli import _add_lammps_args
+    from ..simulate.cli import add_lammps_args
 
     p = subparsers.add_parser(
         "generate-dm2", help="generate structures with a trained DM2 denoiser (batched over seeds)",
@@ -121,5 +121,5 @@ def register(subparsers) -> None:
     p.add_argument("--out-extxyz", required=True)
     p.add_argument("--out-data", required=True, help="LAMMPS data file of the refined structure")
     p.add_argument("--log", required=True, help="LAMMPS log file")
-    _add_lammps_args(p)
+    add_lammps_args(p)
     p.set_defaults(func=_refine)

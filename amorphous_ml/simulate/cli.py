@@ -8,7 +8,7 @@ from .. import io
 from .lammps import Accelerator
 
 
-def _add_lammps_args(p) -> None:
+def add_lammps_args(p) -> None:
     g = p.add_argument_group("LAMMPS execution (not physics: changing these reruns nothing)")
     g.add_argument("--accelerator", default="none", help="none | omp | kokkos[:GPUS] (default: none)")
     g.add_argument("--threads", type=int, default=1, help="OpenMP threads (default: 1)")
@@ -17,7 +17,7 @@ def _add_lammps_args(p) -> None:
     g.add_argument("--mpi-launch", default=None, help="MPI launcher for --lmp-binary, e.g. 'mpirun -np 4'")
 
 
-def _settings(args):
+def lammps_settings(args):
     from .protocols import LammpsSettings
 
     binary = None if args.lmp_binary in (None, "", "module", "none") else args.lmp_binary
@@ -38,7 +38,7 @@ def _melt_quench(args) -> int:
     from .protocols import melt_quench
 
     glass = melt_quench(args.system_name, _system(args), args.composition, args.rate, args.seed,
-                        args.out_extxyz, args.out_data, args.log, _settings(args))
+                        args.out_extxyz, args.out_data, args.log, lammps_settings(args))
     print(f"{args.out_extxyz}: {len(glass)} atoms, density {glass.info['density_gcc']:.3f} g/cm^3")
     return 0
 
@@ -47,7 +47,7 @@ def _elastic(args) -> int:
     from .protocols import elastic
 
     structure = io.read_structure(args.structure)
-    result = elastic(_system(args), structure, args.log, _settings(args))
+    result = elastic(_system(args), structure, args.log, lammps_settings(args))
     result["structure"] = {k: structure.info.get(k) for k in
                            ("system", "composition", "cooling_rate", "seed", "source", "model")}
     result["n_atoms"] = len(structure)
@@ -62,7 +62,7 @@ def _fracture(args) -> int:
 
     structure = io.read_structure(args.structure)
     seed = args.seed if args.seed is not None else int(structure.info.get("seed", 0))
-    curve = fracture(_system(args), structure, seed, args.log, _settings(args))
+    curve = fracture(_system(args), structure, seed, args.log, lammps_settings(args))
     with io.atomic_path(args.out) as tmp:
         with open(tmp, "w") as fh:
             fh.write(f"# structure: {structure_json(structure)}\n")
@@ -88,7 +88,7 @@ def register(subparsers) -> None:
     p.add_argument("--out-extxyz", required=True)
     p.add_argument("--out-data", required=True)
     p.add_argument("--log", required=True, help="LAMMPS log file")
-    _add_lammps_args(p)
+    add_lammps_args(p)
     p.set_defaults(func=_melt_quench)
 
     p = subparsers.add_parser("elastic", help="stiffness tensor and isotropic moduli of one structure",
@@ -98,7 +98,7 @@ def register(subparsers) -> None:
     p.add_argument("--structure", required=True, help="extxyz with one structure")
     p.add_argument("--out", required=True, help="output JSON")
     p.add_argument("--log", required=True)
-    _add_lammps_args(p)
+    add_lammps_args(p)
     p.set_defaults(func=_elastic)
 
     p = subparsers.add_parser("fracture", help="uniaxial tension test of one structure",
@@ -109,5 +109,5 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, help="velocity seed (default: the structure's seed)")
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--log", required=True)
-    _add_lammps_args(p)
+    add_lammps_args(p)
     p.set_defaults(func=_fracture)

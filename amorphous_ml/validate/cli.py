@@ -36,7 +36,7 @@ def _structure_metrics(args) -> int:
     from .. import io
     from ..cli import UserError
     from ..provenance import provenance
-    from ..simulate.cli import _settings as lammps_settings
+    from ..simulate.cli import lammps_settings
     from .compare import sample_identity
     from .structure import analyze
 
@@ -119,7 +119,7 @@ def _plot_parity(args) -> int:
 
 def register(subparsers) -> None:
     """Add this stage's subcommands to the ``amorphous-ml`` parser."""
-    from ..simulate.cli import _add_lammps_args
+    from ..simulate.cli import add_lammps_args
 
     p = subparsers.add_parser(
         "structure-metrics", help="every structure metric of one structure -> JSON",
@@ -134,7 +134,7 @@ def register(subparsers) -> None:
     p.add_argument("--potential-dir", default=None, help="directory of the potential files (default: potentials/)")
     p.add_argument("--log", default=None, help="LAMMPS log of the minimisation")
     _settings_arg(p)
-    _add_lammps_args(p)
+    add_lammps_args(p)
     p.set_defaults(func=_structure_metrics)
 
     p = subparsers.add_parser("structure-table", help="per-sample metric JSONs -> structure.csv",
