@@ -7,7 +7,6 @@ as a :class:`ConfigError` whose message is one line naming the offending key.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 from pathlib import Path

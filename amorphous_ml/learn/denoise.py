@@ -6,7 +6,6 @@ loss = MSE(D(x_noisy), sigma * eps), where D predicts the displacement per atom.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Sequence
