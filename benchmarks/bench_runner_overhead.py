@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amorphous_ml.simulate.lammps import INPUT_DIR, POTENTIAL_DIR, Accelerator, _format_vars
+from amorphous_ml.simulate.lammps import INPUT_DIR, Accelerator, _format_vars
 from amorphous_ml.simulate.systems import atom_counts, get_potential, random_packing, write_lammps_data
 
 LOOP = re.compile(r"^Loop time of (\S+) on \d+ procs for (\d+) steps with (\d+) atoms", re.M)
@@ -83,8 +83,8 @@ class Variants:
         start = random_packing(atom_counts("SiO2", atoms), 2.2, (1.0, 1.0, 1.4), seed=1)
         write_lammps_data(tmp / "init.data", start, system_pot.species)
         self.tmp, self.threads = tmp, threads
-        self.variables = dict(data_in=str(tmp / "init.data"), data_out=str(tmp / "out.data"),
-                              potential=str(system_pot.include_path()), potdir=str(POTENTIAL_DIR), seed=1,
+        potvars = {k: str(v) for k, v in system_pot.lammps_vars().items()}  # include, potdir, skin
+        self.variables = dict(data_in=str(tmp / "init.data"), data_out=str(tmp / "out.data"), **potvars, seed=1,
                               melt_nvt_ps=ps, melt_npt_ps=ps, cool_rate=4700 / ps, anneal_ps=ps)
         self.env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         # the wheel's lmp needs mpich's libmpi on the loader path; the runner finds it by itself

@@ -102,3 +102,36 @@ def test_glass_file_keeps_energy_and_stress(tmp_path, tiny_config):
     assert back.get_potential_energy() == pytest.approx(g.get_potential_energy())
     np.testing.assert_allclose(back.get_stress(), g.get_stress(), atol=1e-12)
     assert back.info["cooling_rate"] == 500 and back.info["source"] == "simulated"
+
+
+@pytest.mark.parametrize("path", sorted(INPUT_DIR.glob("*.in")), ids=lambda p: p.name)
+def test_every_input_takes_the_neighbour_skin_as_a_variable(path):
+    # the skin is the potential's (Potential.skin), passed by Potential.lammps_vars; no input fixes it
+    lines = [line.split("#")[0].split() for line in path.read_text().splitlines()]
+    neighbor = [w for w in lines if w[:1] == ["neighbor"]]
+    assert neighbor and all(w[1] == "${skin}" for w in neighbor), neighbor
+    assert ["variable", "skin", "index"] in [w[:3] for w in lines]
+
+
+# pair cutoffs (A): BJP include file, Si.sw (a*sigma = 1.8 * 2.0951), CuZr_mm.eam.fs header
+@pytest.mark.parametrize("name, composition, n, density, pair_cutoff", [
+    ("sio2_bjp", "SiO2", 30, 2.2, 8.0), ("si_sw", "Si", 20, 2.3, 3.77118), ("cuzr_mendelev", "Cu50Zr50", 20, 7.0, 7.6)])
+def test_potential_skin_reaches_lammps(tmp_path, name, composition, n, density, pair_cutoff):
+    from amorphous_ml.simulate.systems import atom_counts, get_potential, random_packing
+    from amorphous_ml.validate.structure import minimized_energy_per_atom
+
+    atoms = random_packing(atom_counts(composition, n), density, seed=1)
+    minimized_energy_per_atom(atoms, name, log_path=tmp_path / "min.log")
+    log = (tmp_path / "min.log").read_text()
+    expected = pair_cutoff + get_potential(name).skin
+    assert f"master list distance cutoff = {expected:g}" in log
+
+
+def test_melt_quench_cost_orders_the_slow_quenches_first(tiny_config):
+    from amorphous_ml.config import load_config
+    from amorphous_ml.simulate.params import melt_quench_atom_steps
+
+    sio2 = load_config()["systems"]["sio2"]  # 300 atoms, 5 + 5 ps at 5000 K, 10 ps anneal, 1 fs
+    assert melt_quench_atom_steps(sio2, 100) == pytest.approx(300 * (5 + 5 + 4700 / 100 + 10) / 0.001)
+    costs = {rate: melt_quench_atom_steps(sio2, rate) for rate in sio2["cooling_rates"]}
+    assert sorted(costs, key=costs.get, reverse=True) == sorted(sio2["cooling_rates"])

@@ -60,7 +60,7 @@ def scratch_dir(near: str | os.PathLike):
 def _potential_vars(system: dict) -> tuple[dict, list[Path], tuple[str, ...]]:
     pot = get_potential(system["potential"])
     potdir = Path(system.get("potential_dir") or POTENTIAL_DIR).resolve()
-    return {"potential": pot.include_path(potdir), "potdir": potdir}, pot.files(potdir), pot.species
+    return pot.lammps_vars(potdir), pot.files(potdir), pot.species
 
 
 def structure_from_lammps(data_file, species, result: LammpsResult | None = None) -> ase.Atoms:

@@ -18,9 +18,8 @@ import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 from vesin import NeighborList
 
-from ..io import write_structures
 from ..provenance import provenance
-from .lammps import INPUT_DIR, POTENTIAL_DIR, Accelerator, run_lammps
+from .lammps import INPUT_DIR, Accelerator, run_lammps
 from .systems import get_potential, read_lammps_data, write_lammps_data
 
 __all__ = ["push_apart", "refine_structure", "BAR_TO_EV_A3"]
@@ -82,8 +81,7 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float = 3
         write_lammps_data(tmp / "in.data", pushed, pot.species)
         result = run_lammps(
             INPUT_DIR / "refine.in",
-            dict(data_in=str(tmp / "in.data"), data_out=str(tmp / "out.data"), potential=pot.include_path(),
-                 potdir=POTENTIAL_DIR, seed=seed, dt=params["dt"], temperature=temperature,
+            dict(data_in=str(tmp / "in.data"), data_out=str(tmp / "out.data"), **pot.lammps_vars(), seed=seed, dt=params["dt"], temperature=temperature,
                  pressure=pressure_bar, nvt_ps=nvt_ps, npt_ps=npt_ps),
             log_path, accelerator=accelerator, binary=binary, mpi_launch=mpi_launch, cwd=tmp,
         )

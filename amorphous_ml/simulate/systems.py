@@ -30,9 +30,17 @@ class Potential:
     parameter_files: tuple[str, ...] = ()
     timestep_ps: float = 0.001
     citation: str = ""
+    #: neighbour-list skin (A): no physics (lists are rebuilt once an atom has moved half of it), only
+    #: list size vs rebuild count; the fastest measured by benchmarks/bench_neighbor_skin.py
+    skin: float = 2.0
 
     def include_path(self, potdir: Path | None = None) -> Path:
         return Path(potdir or POTENTIAL_DIR) / self.include
+
+    def lammps_vars(self, potdir: Path | None = None) -> dict:
+        """The ``-var`` values every input in ``lammps_inputs/`` takes for its potential."""
+        include = self.include_path(Path(potdir).resolve() if potdir else None)
+        return {"potential": include, "potdir": include.parent, "skin": self.skin}
 
     def files(self, potdir: Path | None = None) -> list[Path]:
         """Every file the potential reads (include + parameter files), for hashing and checks."""
@@ -43,11 +51,11 @@ class Potential:
 POTENTIALS: dict[str, Potential] = {
     "sio2_bjp": Potential(
         "sio2_bjp", ("Si", "O"), "sio2_bjp.lmp", (), 0.001,
-        "Bouhadja, Jakse & Pasturel, J. Chem. Phys. 138, 224510 (2013)",
+        "Bouhadja, Jakse & Pasturel, J. Chem. Phys. 138, 224510 (2013)", skin=1.0,
     ),
     "cuzr_mendelev": Potential(
         "cuzr_mendelev", ("Cu", "Zr"), "cuzr_mendelev.lmp", ("CuZr_mm.eam.fs",), 0.002,
-        "Mendelev et al., Phil. Mag. 89, 967 (2009)",
+        "Mendelev et al., Phil. Mag. 89, 967 (2009)", skin=1.0,
     ),
     "si_sw": Potential(
         "si_sw", ("Si",), "si_sw.lmp", ("Si.sw",), 0.001,

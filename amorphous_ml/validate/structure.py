@@ -429,14 +429,13 @@ def minimized_energy_per_atom(atoms, potential: str, log_path=None, *, accelerat
 
     check_structure(atoms)
     pot = get_potential(potential)
-    include = pot.include_path(Path(potential_dir) if potential_dir else None)
     with tempfile.TemporaryDirectory(prefix="amorphous-ml-min-") as tmp:
         data = Path(tmp) / "in.data"
         write_lammps_data(data, atoms, pot.species)
         log = Path(log_path) if log_path else Path(tmp) / "minimize.log"
         result = run_lammps(
             INPUT_DIR / "minimize.in",
-            {"data_in": str(data), "potential": str(include), "potdir": str(include.parent)},
+            {"data_in": str(data), **pot.lammps_vars(potential_dir)},
             log,
             accelerator=accelerator, binary=binary, mpi_launch=mpi_launch, cwd=tmp,
         )
