@@ -43,6 +43,7 @@ BAD = {
                                       "systems.sio2.fracture.strain_rate"),
     "seed zero (LAMMPS rejects it)": (lambda c: _sio2(c).update(seed=0), "systems.sio2.seed"),
     "bad torch device": (lambda c: c.update(torch_device="tpu"), "torch_device"),
+    "zero torch threads": (lambda c: c.update(torch_threads=0), "torch_threads"),
 }
 
 

@@ -79,3 +79,37 @@ def test_failed_lammps_job_leaves_no_output_and_quotes_the_error(tmp_path):
     assert "ERROR: Lost atoms" in proc.stderr + proc.stdout
     glasses = tmp_path / "results/sio2/glasses"
     assert not glasses.exists() or not list(glasses.iterdir())
+
+
+def test_model_chain_and_slow_quenches_are_scheduled_first(tmp_path):
+    """Priorities the scheduler sees (dry run): the model chain above melt-quenches, the slowest quench
+    first, analysis jobs at the default 0."""
+    import re
+
+    from amorphous_ml.config import load_config
+    from amorphous_ml.simulate.params import melt_quench_atom_steps
+
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    # the default config (several cooling rates and DM2); a dry run costs nothing
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
+                           "-c2", "-n", "results/sio2/fracture.csv", "results/sio2/structure.csv"],
+                          capture_output=True, text=True, check=True)
+    prio = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        wc = re.search(r"wildcards: (.*)", block)
+        p = re.search(r"priority: ([0-9.]+)", block)
+        if rule:
+            prio[(rule.group(1), wc.group(1) if wc else "")] = float(p.group(1)) if p else 0.0
+    quench = {k[1]: v for k, v in prio.items() if k[0] == "melt_quench"}
+    chain = [v for k, v in prio.items() if k[0] in ("train_dm2", "generate_dm2", "refine_generated")]
+    analysis = [v for k, v in prio.items() if k[0] in ("fracture", "structure_metrics", "fracture_table")]
+    assert quench and chain and analysis
+    assert min(chain) > max(quench.values()) > min(quench.values()) > max(analysis) == 0
+    sio2 = load_config()["systems"]["sio2"]
+    by_cost = sorted(quench, key=lambda w: melt_quench_atom_steps(sio2, float(re.search(r"rate=([0-9.e+-]+)", w)[1])))
+    assert by_cost == sorted(quench, key=quench.get)

@@ -27,5 +27,13 @@ def fracture_params(system: dict) -> dict:
     return _pick(system, _COMMON + ("fracture",))
 
 
+def melt_quench_atom_steps(system: dict, cooling_rate: float) -> float:
+    """Atom-steps of MD in one melt-quench (melt, cooling, anneal): its cost, for scheduling."""
+    melt, quench = system["melt"], system["quench"]
+    cool_ps = (melt["temperature"] - quench["final_temperature"]) / float(cooling_rate)
+    ps = melt["nvt_ps"] + melt["npt_ps"] + cool_ps + quench["anneal_ps"]
+    return system["n_atoms"] * ps / system["timestep_ps"]
+
+
 def as_json(params: dict) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"))

@@ -3,7 +3,13 @@ import shlex
 import sys
 
 from amorphous_ml.config import ConfigError, sample_id, validate_config
-from amorphous_ml.simulate.params import as_json, elastic_params, fracture_params, melt_quench_params
+from amorphous_ml.simulate.params import (
+    as_json,
+    elastic_params,
+    fracture_params,
+    melt_quench_atom_steps,
+    melt_quench_params,
+)
 
 try:
     validate_config(config, source="config")
@@ -87,3 +93,13 @@ LAMMPS_ARGS = (
     "--accelerator {resources.lammps_accelerator} --threads {threads} "
     "--lmp-binary {resources.lammps_binary:q} --mpi-launch {resources.lammps_mpi:q}"
 )
+
+
+# Scheduling: Snakemake runs the highest priority first among the jobs that are ready. The model chain
+# (train -> generate -> refine) and the melt-quenches it waits for are the critical path, so they go
+# first and the analysis jobs (priority 0) fill the cores beside them; melt-quenches go longest first.
+MODEL_CHAIN_PRIORITY = 30
+
+
+def melt_quench_priority(wildcards):
+    return 10 + melt_quench_atom_steps(system_config(wildcards.system), float(wildcards.rate)) / 1e9

@@ -15,7 +15,8 @@ rule generate_dm2:
     params:
         gen=lambda w: as_json({"generation": system_config(w.system)["models"]["dm2"]["generation"]}),
         state=lambda w: f"results/{w.system}/generated/dm2/.state",  # resumable denoising state
-    threads: 1
+    threads: config["torch_threads"]
+    priority: MODEL_CHAIN_PRIORITY
     resources:
         **torch_resources(),
         mem_mb=4000,
@@ -41,6 +42,7 @@ rule refine_generated:
         refine=lambda w: as_json({"refine": system_config(w.system)["models"][w.model].get("refine", {})}),
         potential=lambda w: system_config(w.system)["potential"],
     threads: config["lammps"]["threads"]
+    priority: MODEL_CHAIN_PRIORITY
     resources:
         **lammps_resources(),
         mem_mb=2000,

@@ -31,7 +31,8 @@ rule train_dm2:
         dm2=lambda w: as_json(dm2_training_section(system_config(w.system)["models"]["dm2"])),
         species=lambda w: " ".join(get_potential(system_config(w.system)["potential"]).species),
         work_dir=lambda w: f"results/{w.system}/models/dm2/work",  # resumable state; not an output
-    threads: 2
+    threads: config["torch_threads"]
+    priority: MODEL_CHAIN_PRIORITY
     resources:
         **torch_resources(),
         mem_mb=4000,

@@ -12,6 +12,7 @@ rule melt_quench:
     params:
         system=lambda w: as_json(melt_quench_params(system_config(w.system))),
     threads: config["lammps"]["threads"]
+    priority: melt_quench_priority
     resources:
         **lammps_resources(),
         mem_mb=2000,
