@@ -154,35 +154,39 @@ def timing(v: Variants, pairs: int) -> None:
 
 
 def instructions(v: Variants, variant: str) -> tuple[int, int]:
-    out = v.tmp / f"{variant}.callgrind"
-    res = v.run(variant, prefix=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
-    m = re.search(r"Collected\s*:\s*(\d+)", res["stderr"])
-    if m is None:
+    # children too: the wheel's lmp is a Python script that starts the ELF binary; one count per process
+    out = v.tmp / f"{variant}.%p.callgrind"
+    res = v.run(variant, prefix=["valgrind", "--tool=callgrind", "--trace-children=yes",
+                                 f"--callgrind-out-file={out}"])
+    counts = [int(n) for n in re.findall(r"Collected\s*:\s*(\d+)", res["stderr"])]
+    if not counts:
         raise RuntimeError(f"no instruction count in valgrind's output:\n{res['stderr'][-2000:]}")
-    return int(m.group(1)), res["steps"]
+    return sum(counts), res["steps"]
 
 
 def callgrind(tmp: Path, atoms: int, lengths: list[float], threads: int) -> None:
     counts = {}
+    variants = ("runner", "lmp", "lmp-elf")
     for ps in lengths:
         v = Variants(tmp, atoms, ps, threads)
-        for variant in ("runner", "lmp"):
+        for variant in variants:
             n, steps = instructions(v, variant)
             counts[variant, ps] = (n, steps)
             print(f"callgrind {variant:6s} {ps:g} ps per stage: {n / 1e9:.3f} G instructions, {steps} steps", flush=True)
     (a, b) = lengths
-    for variant in ("runner", "lmp"):
+    for variant in variants:
         (na, sa), (nb, sb) = counts[variant, a], counts[variant, b]
         per_step = (nb - na) / (sb - sa)
         fixed = na - per_step * sa
         counts[variant] = (per_step, fixed)
         print(f"{variant:6s}: {per_step / 1e6:.3f} M instructions per step, fixed {fixed / 1e9:.3f} G")
-    (pr, fr), (pl, fl) = counts["runner"], counts["lmp"]
-    print(f"per-step instructions runner/lmp {100 * (pr / pl - 1):+.3f} %; extra fixed instructions of the runner "
-          f"{(fr - fl) / 1e9:.3f} G = {(fr - fl) / pl:.0f} MD steps of this system")
-    for ps in lengths:
-        rel = counts["runner", ps][0] / counts["lmp", ps][0] - 1
-        print(f"at {ps:g} ps per stage ({counts['lmp', ps][1]} steps): runner/lmp instructions {100 * rel:+.2f} %")
+    for base in ("lmp", "lmp-elf"):
+        (pr, fr), (pl, fl) = counts["runner"], counts[base]
+        print(f"runner vs {base}: per-step instructions {100 * (pr / pl - 1):+.3f} %; extra fixed instructions "
+              f"{(fr - fl) / 1e9:.3f} G = {(fr - fl) / pl:.0f} MD steps of this system")
+        for ps in lengths:
+            rel = counts["runner", ps][0] / counts[base, ps][0] - 1
+            print(f"  at {ps:g} ps per stage ({counts[base, ps][1]} steps): instructions {100 * rel:+.2f} %")
 
 
 def main() -> None:
