@@ -102,4 +102,6 @@ MODEL_CHAIN_PRIORITY = 30
 
 
 def melt_quench_priority(wildcards):
-    return 10 + melt_quench_atom_steps(system_config(wildcards.system), float(wildcards.rate)) / 1e9
+    """10-20, higher for costlier quenches; bounded so that paper-scale quenches stay below the chain."""
+    cost = melt_quench_atom_steps(system_config(wildcards.system), float(wildcards.rate))
+    return 10 + 10 * cost / (cost + 1e8)
