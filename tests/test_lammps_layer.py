@@ -135,3 +135,14 @@ def test_melt_quench_cost_orders_the_slow_quenches_first(tiny_config):
     assert melt_quench_atom_steps(sio2, 100) == pytest.approx(300 * (5 + 5 + 4700 / 100 + 10) / 0.001)
     costs = {rate: melt_quench_atom_steps(sio2, rate) for rate in sio2["cooling_rates"]}
     assert sorted(costs, key=costs.get, reverse=True) == sorted(sio2["cooling_rates"])
+
+
+def test_melt_quench_priority_stays_below_the_model_chain():
+    from amorphous_ml.config import load_config
+    from amorphous_ml.simulate.params import melt_quench_priority
+
+    laptop = load_config()["systems"]["sio2"]
+    paper = load_config(Path(__file__).resolve().parents[1] / "configs" / "paper.yaml")["systems"]["sio2"]
+    prios = [melt_quench_priority(s, r) for s in (laptop, paper) for r in sorted(s["cooling_rates"], reverse=True)]
+    assert prios == sorted(prios[:len(laptop["cooling_rates"])]) + sorted(prios[len(laptop["cooling_rates"]):])
+    assert all(10 < p < 20 for p in prios)  # the model chain runs at 30

@@ -35,5 +35,12 @@ def melt_quench_atom_steps(system: dict, cooling_rate: float) -> float:
     return system["n_atoms"] * ps / system["timestep_ps"]
 
 
+def melt_quench_priority(system: dict, cooling_rate: float) -> float:
+    """Snakemake priority of a melt-quench: 10-20, rising with its cost (slowest first), bounded so that
+    even paper-scale quenches stay below the model chain (30) that waits for them."""
+    cost = melt_quench_atom_steps(system, cooling_rate)
+    return 10 + 10 * cost / (cost + 1e8)
+
+
 def as_json(params: dict) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"))

@@ -7,9 +7,9 @@ from amorphous_ml.simulate.params import (
     as_json,
     elastic_params,
     fracture_params,
-    melt_quench_atom_steps,
     melt_quench_params,
 )
+from amorphous_ml.simulate.params import melt_quench_priority as quench_priority
 
 try:
     validate_config(config, source="config")
@@ -102,6 +102,4 @@ MODEL_CHAIN_PRIORITY = 30
 
 
 def melt_quench_priority(wildcards):
-    """10-20, higher for costlier quenches; bounded so that paper-scale quenches stay below the chain."""
-    cost = melt_quench_atom_steps(system_config(wildcards.system), float(wildcards.rate))
-    return 10 + 10 * cost / (cost + 1e8)
+    return quench_priority(system_config(wildcards.system), float(wildcards.rate))
