@@ -29,7 +29,7 @@ import torch
 from amorphous_ml.generate.dm2 import Schedule, generate_structures
 from amorphous_ml.learn.models.dm2 import DM2Config, DM2Denoiser
 from amorphous_ml.learn.train import load_model
-from amorphous_ml.simulate.lammps import INPUT_DIR, POTENTIAL_DIR, Accelerator, run_lammps
+from amorphous_ml.simulate.lammps import INPUT_DIR, Accelerator, parse_loop_times, run_lammps
 from amorphous_ml.simulate.systems import atom_counts, get_potential, random_packing, write_lammps_data
 
 DENSITY = 2.2
@@ -65,15 +65,14 @@ def lammps_throughput(n_atoms=3000, steps=300, threads=2):
         write_lammps_data(tmp / "init.data", random_packing(atom_counts("SiO2", n_atoms), DENSITY, seed=1), pot.species)
         # melt_quench.in with only a short NVT melt: the per-step cost is the same in every stage
         run_lammps(INPUT_DIR / "melt_quench.in",
-                   dict(data_in=tmp / "init.data", data_out=tmp / "out.data", potential=pot.include_path(),
-                        potdir=POTENTIAL_DIR, melt_nvt_ps=steps * 0.001, melt_npt_ps=0, cool_rate=1e9,
+                   dict(data_in=tmp / "init.data", data_out=tmp / "out.data", **pot.lammps_vars(),
+                        melt_nvt_ps=steps * 0.001, melt_npt_ps=0, cool_rate=1e9,
                         anneal_ps=0, thermo_every=100),
                    tmp / "log.lammps", accelerator=Accelerator.parse("omp", threads))
         text = (tmp / "log.lammps").read_text()
     # "Loop time of T on P procs for S steps with A atoms" per run; the NVT run is the longest
-    loops = [(int(s), int(a), float(t)) for t, s, a in
-             re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms", text)]
-    steps, atoms, seconds = [loop for loop in loops if loop[0] == steps][-1]  # the NVT run, not the minimisation
+    nvt = [loop for loop in parse_loop_times(text) if loop.steps == steps][-1]  # the NVT run, not the minimisation
+    steps, atoms, seconds = nvt.steps, nvt.atoms, nvt.seconds
     perf = re.findall(r"([0-9.]+) katom-step/s", text)
     print(f"LAMMPS log: {steps} steps x {atoms} atoms in {seconds:.2f} s; katom-step/s lines: {perf}")
     return steps * atoms / seconds / 1e3

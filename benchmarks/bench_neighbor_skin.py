@@ -21,10 +21,9 @@ import tempfile
 from pathlib import Path
 
 from amorphous_ml.config import load_config
-from amorphous_ml.simulate.lammps import INPUT_DIR, Accelerator, run_lammps
+from amorphous_ml.simulate.lammps import INPUT_DIR, Accelerator, parse_loop_times, run_lammps
 from amorphous_ml.simulate.systems import atom_counts, get_potential, random_packing, write_lammps_data
 
-LOOP = re.compile(r"^Loop time of (\S+) on \d+ procs for (\d+) steps", re.M)
 BUILDS = re.compile(r"^Neighbor list builds = (\d+)", re.M)
 
 
@@ -59,8 +58,8 @@ def main() -> None:
                     log = tmp / f"{name}_{skin}.log"
                     run_lammps(INPUT_DIR / "melt_quench.in", dict(base, skin=skin), log, accelerator=acc)
                     text = log.read_text()
-                    loops = LOOP.findall(text)[1:]  # the first loop is the minimisation
-                    rate[skin].append(sum(int(n) for _, n in loops) / sum(float(t) for t, _ in loops))
+                    loops = parse_loop_times(text)[1:]  # the first loop is the minimisation
+                    rate[skin].append(sum(x.steps for x in loops) / sum(x.seconds for x in loops))
                     builds[skin].append(sum(int(b) for b in BUILDS.findall(text)[1:]))
             ref = statistics.median(rate[args.skins[0]])
             for skin in args.skins:

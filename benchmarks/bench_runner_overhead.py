@@ -42,10 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amorphous_ml.simulate.lammps import INPUT_DIR, Accelerator, _format_vars
+from amorphous_ml.simulate.lammps import INPUT_DIR, Accelerator, _format_vars, parse_loop_times
 from amorphous_ml.simulate.systems import atom_counts, get_potential, random_packing, write_lammps_data
-
-LOOP = re.compile(r"^Loop time of (\S+) on \d+ procs for (\d+) steps with (\d+) atoms", re.M)
 
 RUNNER = """
 import json, sys
@@ -71,10 +69,10 @@ def wheel_lmp_elf() -> Path:
 
 def loop_stats(log: Path) -> tuple[float, int, int]:
     """Summed loop time (s), summed steps and the atom count from a LAMMPS log."""
-    hits = LOOP.findall(log.read_text())
-    if not hits:
+    loops = parse_loop_times(log.read_text())
+    if not loops:
         raise RuntimeError(f"no 'Loop time' line in {log}")
-    return sum(float(t) for t, _, _ in hits), sum(int(s) for _, s, _ in hits), int(hits[-1][2])
+    return sum(x.seconds for x in loops), sum(x.steps for x in loops), loops[-1].atoms
 
 
 class Variants:

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from amorphous_ml.simulate.lammps import INPUT_DIR, POTENTIAL_DIR, LammpsError, load_lammps_module, run_lammps
+from amorphous_ml.simulate.lammps import (
+    INPUT_DIR,
+    POTENTIAL_DIR,
+    LammpsError,
+    load_lammps_module,
+    parse_loop_times,
+    run_lammps,
+)
 from amorphous_ml.simulate.protocols import elastic, melt_quench
 from amorphous_ml.simulate.styles import KOKKOS_STYLES, OUTPUT_ONLY_FIXES, styles_in_input
 
@@ -125,6 +132,8 @@ def test_potential_skin_reaches_lammps(tmp_path, name, composition, n, density, 
     log = (tmp_path / "min.log").read_text()
     expected = pair_cutoff + get_potential(name).skin
     assert f"master list distance cutoff = {expected:g}" in log
+    loops = parse_loop_times(log)  # the minimisation's own loop line
+    assert len(loops) == 1 and loops[0].atoms == n and loops[0].steps > 0 and loops[0].seconds >= 0
 
 
 def test_melt_quench_cost_orders_the_slow_quenches_first(tiny_config):

@@ -85,13 +85,11 @@ def test_model_chain_and_slow_quenches_are_scheduled_first(tmp_path):
     """Priorities the scheduler sees (dry run): the model chain above melt-quenches, the slowest quench
     first, analysis jobs at the default 0."""
     import re
-
-    from amorphous_ml.config import load_config
-    from amorphous_ml.simulate.params import melt_quench_atom_steps
-
     import subprocess
     import sys
 
+    from amorphous_ml.config import load_config
+    from amorphous_ml.simulate.params import melt_quench_atom_steps
     from conftest import ROOT
 
     # the default config (several cooling rates and DM2); a dry run costs nothing

@@ -32,6 +32,8 @@ __all__ = [
     "lammps_version",
     "run_lammps",
     "parse_thermo_yaml",
+    "LoopTime",
+    "parse_loop_times",
 ]
 
 INPUT_DIR = Path(__file__).resolve().parents[2] / "lammps_inputs"
@@ -162,6 +164,23 @@ def parse_thermo_yaml(log_text: str) -> list[dict[str, list[float]]]:
                 cols[k].append(float(v))
         blocks.append(cols)
     return blocks
+
+
+@dataclass(frozen=True)
+class LoopTime:
+    """One ``Loop time of T on P procs for S steps with A atoms`` line: a run's (or minimisation's) own time."""
+
+    seconds: float
+    steps: int
+    atoms: int
+
+
+_LOOP_LINE = re.compile(r"^Loop time of (\S+) on \d+ procs for (\d+) steps with (\d+) atoms", re.M)
+
+
+def parse_loop_times(log_text: str) -> list[LoopTime]:
+    """Every run's and minimisation's loop time in a LAMMPS log, in order."""
+    return [LoopTime(float(t), int(s), int(a)) for t, s, a in _LOOP_LINE.findall(log_text)]
 
 
 def _log_tail(log_path: Path, n: int = 25) -> str:

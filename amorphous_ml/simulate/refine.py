@@ -81,7 +81,8 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float = 3
         write_lammps_data(tmp / "in.data", pushed, pot.species)
         result = run_lammps(
             INPUT_DIR / "refine.in",
-            dict(data_in=str(tmp / "in.data"), data_out=str(tmp / "out.data"), **pot.lammps_vars(), seed=seed, dt=params["dt"], temperature=temperature,
+            dict(data_in=str(tmp / "in.data"), data_out=str(tmp / "out.data"), **pot.lammps_vars(), seed=seed,
+                 dt=params["dt"], temperature=temperature,
                  pressure=pressure_bar, nvt_ps=nvt_ps, npt_ps=npt_ps),
             log_path, accelerator=accelerator, binary=binary, mpi_launch=mpi_launch, cwd=tmp,
         )
