@@ -1,7 +1,8 @@
 """Load and validate the workflow configuration against ``workflow/schemas/config.schema.yaml``.
 
 Validation fills schema defaults, rejects unknown keys and then checks what a schema cannot express
-(elements of each composition are in the potential, potential files exist). Every problem is raised
+(elements of each composition are in the potential, potential files exist, ranges ordered, analysis
+settings complete, models asked only for what they were trained on). Every problem is raised
 as a :class:`ConfigError` whose message is one line naming the offending key.
 """
 
@@ -130,6 +131,67 @@ def _check_semantics(config: dict, source: str) -> None:
                 f"{source}: systems.{name}.melt.temperature: {melt['temperature']} K must exceed "
                 f"quench.final_temperature {quench['final_temperature']} K"
             )
+        _check_fracture(system, f"{source}: systems.{name}.fracture")
+        _check_analysis(system, f"{source}: systems.{name}.analysis")
+        for model, section in system["models"].items():
+            if section.get("enabled", True):  # a switched-off model is never run
+                _check_model(system, section, f"{source}: systems.{name}.models.{model}")
+
+
+#: how far (decades of cooling rate) a conditional model may be asked to extrapolate beyond the rates it
+#: was trained on; the schema's target_cooling_rates description says the same
+MAX_EXTRAPOLATION_DECADES = 1.0
+
+
+def _check_fracture(system: dict, key: str) -> None:
+    f = system["fracture"]
+    if f["modulus_max_strain"] > f["max_strain"]:
+        raise ConfigError(f"{key}.modulus_max_strain: {f['modulus_max_strain']} lies beyond the test's "
+                          f"max_strain {f['max_strain']} (the modulus fit would have no upper bound)")
+
+
+def _elements(system: dict) -> set[str]:
+    return {str(e) for comp in system["compositions"] for e in Composition(comp).elements}
+
+
+def _check_analysis(system: dict, key: str) -> None:
+    a = system["analysis"]
+    cutoffs = {tuple(k.split("-")) for k in a["bond_cutoffs"]}
+    for pair in a["coordination"]:
+        parts = tuple(pair.split("-"))
+        if len(parts) != 2 or (parts not in cutoffs and parts[::-1] not in cutoffs):
+            raise ConfigError(f"{key}.coordination.{pair}: no bond cutoff for this pair in analysis.bond_cutoffs "
+                              f"({', '.join(a['bond_cutoffs']) or 'empty'})")
+    if a["voronoi_radii"]:
+        missing = _elements(system) - set(a["voronoi_radii"])
+        if missing:
+            raise ConfigError(f"{key}.voronoi_radii: no radius for element(s) {', '.join(sorted(missing))} "
+                              "of the system's compositions")
+
+
+def _check_model(system: dict, section: dict, key: str) -> None:
+    for i, comp in enumerate(section.get("compositions") or []):
+        if comp not in system["compositions"]:
+            raise ConfigError(f"{key}.compositions[{i}]: {comp!r} is not among the system's compositions "
+                              f"({', '.join(system['compositions'])}), so no glass of it is simulated to train on")
+    if "sigma_min" in section and section["sigma_min"] > section["sigma_max"]:
+        raise ConfigError(f"{key}.sigma_min: {section['sigma_min']} exceeds sigma_max {section['sigma_max']}")
+    gen = section.get("generation") or {}
+    if "s_min" in gen and gen["s_min"] > gen["s_max"]:
+        raise ConfigError(f"{key}.generation.s_min: {gen['s_min']} exceeds s_max {gen['s_max']}")
+    if gen.get("noisy_steps") == 0 and gen.get("clean_steps") == 0:
+        raise ConfigError(f"{key}.generation.noisy_steps: noisy_steps and clean_steps are both 0, so nothing "
+                          "would be denoised (the random start would be written as generated)")
+    if section.get("conditional", True) and section.get("target_cooling_rates"):
+        trained = [math.log10(r) for r in system["cooling_rates"]]
+        lo, hi = min(trained), max(trained)
+        for i, rate in enumerate(section["target_cooling_rates"]):
+            x = math.log10(rate)
+            if x < lo - MAX_EXTRAPOLATION_DECADES - 1e-9 or x > hi + MAX_EXTRAPOLATION_DECADES + 1e-9:
+                raise ConfigError(
+                    f"{key}.target_cooling_rates[{i}]: {rate:g} K/ps lies more than {MAX_EXTRAPOLATION_DECADES:g} "
+                    f"decade outside the trained cooling rates ({min(system['cooling_rates']):g}-"
+                    f"{max(system['cooling_rates']):g} K/ps)")
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:

@@ -44,7 +44,41 @@ BAD = {
     "seed zero (LAMMPS rejects it)": (lambda c: _sio2(c).update(seed=0), "systems.sio2.seed"),
     "bad torch device": (lambda c: c.update(torch_device="tpu"), "torch_device"),
     "zero torch threads": (lambda c: c.update(torch_threads=0), "torch_threads"),
+    # semantic checks (amorphous_ml.config._check_semantics), beyond what the schema can say
+    "training noise range reversed": (lambda c: _dm2(c).update(sigma_min=0.8, sigma_max=0.5),
+                                      "systems.sio2.models.dm2.sigma_min"),
+    "generation noise range reversed": (lambda c: _dm2(c)["generation"].update(s_min=2.0, s_max=1.0),
+                                        "systems.sio2.models.dm2.generation.s_min"),
+    "no denoising steps at all": (lambda c: _dm2(c)["generation"].update(noisy_steps=0, clean_steps=0),
+                                  "systems.sio2.models.dm2.generation.noisy_steps"),
+    "model composition without glasses": (lambda c: _dm2(c).update(compositions=["SiO2", "Si2O3"]),
+                                          "systems.sio2.models.dm2.compositions[1]"),
+    # trained on 25-100 K/ps: 0.1 K/ps is 2.4 decades below (1 decade is allowed)
+    "target rate far outside the trained rates": (lambda c: _dm2(c).update(target_cooling_rates=[100, 0.1]),
+                                                  "systems.sio2.models.dm2.target_cooling_rates[1]"),
+    "target rate far above the trained rates": (lambda c: _dm2(c).update(target_cooling_rates=[1e4]),
+                                                "systems.sio2.models.dm2.target_cooling_rates[0]"),
+    "modulus fit beyond the test's strain": (lambda c: _sio2(c)["fracture"].update(max_strain=0.04,
+                                                                                   modulus_max_strain=0.05),
+                                             "systems.sio2.fracture.modulus_max_strain"),
+    "coordination pair without bond cutoff": (lambda c: _sio2(c)["analysis"]["coordination"].update({"Si-Si": 4}),
+                                              "systems.sio2.analysis.coordination.Si-Si"),
+    "voronoi radii missing an element": (lambda c: c["systems"]["cuzr"]["analysis"].update(voronoi_radii={"Cu": 1.28}),
+                                         "systems.cuzr.analysis.voronoi_radii"),
 }
+
+
+def _dm2(cfg):
+    return cfg["systems"]["sio2"]["models"]["dm2"]
+
+
+def test_extrapolation_by_up_to_one_decade_and_unconditional_targets_are_accepted(good):
+    _dm2(good)["target_cooling_rates"] = [100, 2.5, 1000]  # 25-100 K/ps trained: exactly 1 decade either side
+    cuzr = good["systems"]["cuzr"]["models"]["dm2"]
+    cuzr["target_cooling_rates"] = [1e-6]  # unconditional: the rate only labels the samples
+    validate_config(good)
+    _sio2(good)["analysis"]["coordination"] = {"O-Si": 2}  # the cutoff is given as Si-O: either order counts
+    validate_config(good)
 
 
 def test_default_config_is_valid_and_defaults_are_filled():
@@ -56,6 +90,7 @@ def test_default_config_is_valid_and_defaults_are_filled():
 @pytest.mark.parametrize("case", sorted(BAD), ids=lambda s: s.replace(" ", "_"))
 def test_bad_config_fails_with_one_line_naming_the_key(good, case):
     mutate, key = BAD[case]
+    good = validate_config(good)  # schema defaults filled, so mutations of nested sections apply
     mutate(good)
     with pytest.raises(ConfigError) as err:
         validate_config(good, source="config.yaml")
