@@ -43,11 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .config import ConfigError
+    from .io import InputFileError
     from .simulate.lammps import LammpsError
 
     try:
         result = args.func(args)
-    except (UserError, ConfigError, LammpsError, FileNotFoundError) as exc:
+    except (UserError, ConfigError, InputFileError, LammpsError, FileNotFoundError) as exc:
         print(f"amorphous-ml {args.command}: error: {exc}", file=sys.stderr)
         return 1
     return int(result or 0)

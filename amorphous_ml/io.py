@@ -19,6 +19,7 @@ import ase
 import ase.io
 
 __all__ = [
+    "InputFileError",
     "atomic_path",
     "read_structures",
     "read_structure",
@@ -27,6 +28,15 @@ __all__ = [
     "read_json",
     "write_table",
 ]
+
+
+class InputFileError(ValueError):
+    """An input file is missing, empty or unreadable; the message is one line naming the file."""
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 @contextlib.contextmanager
@@ -90,7 +100,14 @@ def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
     """Read every frame of an extxyz (or any ASE-readable) file; JSON-encoded info is decoded."""
     path = Path(path)
     fmt = "extxyz" if path.suffix in {".extxyz", ".xyz"} else None
-    frames = ase.io.read(path, index=":", format=fmt)
+    if not path.is_file():
+        raise InputFileError(f"{path}: structure file does not exist")
+    try:
+        frames = ase.io.read(path, index=":", format=fmt)
+    except Exception as exc:  # ASE raises ValueError, XYZError (an OSError), IndexError... on bad files
+        raise InputFileError(f"{path}: not a readable {fmt or 'structure'} file ({_one_line(exc)})") from None
+    if not frames:
+        raise InputFileError(f"{path}: structure file holds no structure (empty file?)")
     for atoms in frames:
         for key, value in list(atoms.info.items()):
             if isinstance(value, str) and value[:1] in "{[":
@@ -105,7 +122,7 @@ def read_structure(path: str | os.PathLike) -> ase.Atoms:
     """Read a file that holds exactly one structure."""
     frames = read_structures(path)
     if len(frames) != 1:
-        raise ValueError(f"{path}: expected one structure, found {len(frames)}")
+        raise InputFileError(f"{path}: expected one structure, found {len(frames)}")
     return frames[0]
 
 
@@ -115,7 +132,12 @@ def write_json(path: str | os.PathLike, data) -> None:
 
 
 def read_json(path: str | os.PathLike):
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: not valid JSON ({_one_line(exc)})") from None
 
 
 def write_table(path: str | os.PathLike, table) -> None:

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..io import atomic_path, write_json
+from ..io import atomic_path, read_json, write_json
 from .data import Batch, Structure, collate
 from .models import MODELS
 
@@ -70,13 +70,28 @@ def save_model(path: str | os.PathLike, model: torch.nn.Module, kind: str) -> No
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
+    """Rebuild a model from ``path`` (.pt state_dict) and its .json; ``ValueError`` (one line naming the file)
+    when either is missing, unreadable or does not fit the architecture the .json describes."""
     path = Path(path)
-    meta = json.loads(path.with_suffix(".json").read_text())
+    meta = read_json(path.with_suffix(".json"))
     model = MODELS[meta["kind"]](meta["config"])
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not path.is_file():
+        raise ValueError(f"{path}: model file does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or foreign file: pickle/zip errors of many kinds
+        raise ValueError(f"{path}: not a readable torch state_dict ({str(exc).strip().splitlines()[0][:200]})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: holds a {type(state).__name__}, not a state_dict")
     if dtype is not None:
         model = model.to(dtype)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # missing/unexpected keys or size mismatches, one per line
+        problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        raise ValueError(f"{path}: weights do not fit the {meta['kind']} model described in "
+                         f"{path.with_suffix('.json').name}: {problems[0] if problems else 'mismatch'}"
+                         f"{f' (+{len(problems) - 1} more)' if len(problems) > 1 else ''}") from None
     return model.to(device).eval()
 
 
