@@ -77,6 +77,7 @@ def _refine(args) -> int:
             pressure_bar=float(ref.get("pressure_bar", 0.0)), min_distance=float(ref.get("min_distance", 1.0)),
             seed=int(atoms.info.get("seed", 1)), log_path=args.log, data_out=args.out_data,
             accelerator=settings.accelerator, binary=settings.binary, mpi_launch=settings.mpi_launch,
+            potential_dir=args.potential_dir,
         )
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
@@ -117,6 +118,7 @@ def register(subparsers) -> None:
         "at 300 K; lengths from the 'refine' part of --params-json).")
     p.add_argument("--input", required=True, help="generated structure (extxyz)")
     p.add_argument("--potential", required=True, help="potential name, e.g. sio2_bjp")
+    p.add_argument("--potential-dir", default=None, help="directory of the potential files (default: potentials/)")
     p.add_argument("--params-json", default="{}", help="the model's config section as JSON (uses 'refine')")
     p.add_argument("--out-extxyz", required=True)
     p.add_argument("--out-data", required=True, help="LAMMPS data file of the refined structure")

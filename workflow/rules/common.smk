@@ -7,6 +7,7 @@ from amorphous_ml.simulate.params import (
     as_json,
     elastic_params,
     fracture_params,
+    lammps_input_files,
     melt_quench_params,
 )
 from amorphous_ml.simulate.params import melt_quench_priority as quench_priority
@@ -103,3 +104,13 @@ MODEL_CHAIN_PRIORITY = 30
 
 def melt_quench_priority(wildcards):
     return quench_priority(system_config(wildcards.system), float(wildcards.rate))
+
+
+def lammps_inputs(input_name):
+    """Input function: the LAMMPS template and potential files a rule's job reads (editing them reruns it)."""
+    return lambda w: lammps_input_files(system_config(w.system), input_name)
+
+
+def potential_dir_arg(system):
+    d = system_config(system).get("potential_dir")
+    return f"--potential-dir {shlex.quote(d)}" if d else ""

@@ -30,7 +30,8 @@ rule generate_dm2:
 
 rule refine_generated:
     input:
-        "results/{system}/generated/{model}/{sample}.extxyz",
+        structure="results/{system}/generated/{model}/{sample}.extxyz",
+        lammps=lammps_inputs("refine.in"),
     output:
         extxyz="results/{system}/refined/{model}/{sample}.extxyz",
         data="results/{system}/refined/{model}/{sample}.data",
@@ -41,6 +42,7 @@ rule refine_generated:
     params:
         refine=lambda w: as_json({"refine": system_config(w.system)["models"][w.model].get("refine", {})}),
         potential=lambda w: system_config(w.system)["potential"],
+        potdir=lambda w: potential_dir_arg(w.system),
     threads: config["lammps"]["threads"]
     priority: MODEL_CHAIN_PRIORITY
     resources:
@@ -48,5 +50,6 @@ rule refine_generated:
         mem_mb=2000,
         runtime=240,
     shell:
-        f"{AML} refine --input {{input}} --potential {{params.potential}} --params-json {{params.refine:q}} "
+        f"{AML} refine --input {{input.structure}} --potential {{params.potential}} {{params.potdir}} "
+        "--params-json {params.refine:q} "
         "--out-extxyz {output.extxyz} --out-data {output.data} --log {log} " + LAMMPS_ARGS

@@ -5,6 +5,7 @@
 rule elastic:
     input:
         structure=lambda w: structure_file(w.system, w.source, w.sample),
+        lammps=lammps_inputs("elastic.in"),
     output:
         "results/{system}/elastic/{source}/{sample}.json",
     log:
@@ -26,6 +27,7 @@ rule elastic:
 rule fracture:
     input:
         structure=lambda w: structure_file(w.system, w.source, w.sample),
+        lammps=lammps_inputs("fracture.in"),
     output:
         "results/{system}/fracture/{source}/{sample}.csv",
     log:

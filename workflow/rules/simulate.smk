@@ -2,6 +2,8 @@
 
 
 rule melt_quench:
+    input:
+        lammps=lammps_inputs("melt_quench.in"),
     output:
         extxyz="results/{system}/glasses/{composition}_{rate}Kps_s{seed}.extxyz",
         data="results/{system}/glasses/{composition}_{rate}Kps_s{seed}.data",

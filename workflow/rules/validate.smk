@@ -7,11 +7,6 @@ def analysis_json(system):
     return as_json(system_config(system)["analysis"])
 
 
-def potential_dir_arg(system):
-    d = system_config(system).get("potential_dir")
-    return f"--potential-dir {shlex.quote(d)}" if d else ""
-
-
 def structure_metric_files(system, suffix=".json"):
     return [f"results/{system}/structure/{src}/{s}{suffix}" for src, s in samples(system)]
 
@@ -34,6 +29,9 @@ def validation_targets(system):
 rule structure_metrics:
     input:
         structure=lambda w: structure_file(w.system, w.source, w.sample),
+        # the minimisation (energy_per_atom_min) reads the template and the potential
+        lammps=lambda w: lammps_input_files(system_config(w.system), "minimize.in")
+        if system_config(w.system)["analysis"]["minimize"] else [],
     output:
         json="results/{system}/structure/{source}/{sample}.json",
         descriptors="results/{system}/structure/{source}/{sample}.quests.npy",
