@@ -16,8 +16,7 @@ import jsonschema
 import yaml
 from pymatgen.core import Composition
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+from .paths import DEFAULT_CONFIG, SCHEMA_PATH
 
 __all__ = ["ConfigError", "load_config", "validate_config", "rate_label", "sample_id", "register"]
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yaml
 
+from ..paths import INPUT_DIR, POTENTIAL_DIR  # shipped in the wheel, or the source tree
+
 __all__ = [
     "Accelerator",
     "LammpsError",
@@ -34,9 +36,6 @@ __all__ = [
     "LoopTime",
     "parse_loop_times",
 ]
-
-INPUT_DIR = Path(__file__).resolve().parents[2] / "lammps_inputs"
-POTENTIAL_DIR = Path(__file__).resolve().parents[2] / "potentials"
 
 
 class LammpsError(RuntimeError):
