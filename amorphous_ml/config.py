@@ -9,6 +9,7 @@ as a :class:`ConfigError` whose message is one line naming the offending key.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from pymatgen.core import Composition
 
 from .paths import DEFAULT_CONFIG, SCHEMA_PATH
 
-__all__ = ["ConfigError", "load_config", "validate_config", "rate_label", "sample_id", "register"]
+__all__ = ["ConfigError", "load_config", "validate_config", "schema_defaults", "rate_label", "sample_id", "register"]
 
 
 class ConfigError(ValueError):
@@ -38,10 +39,15 @@ def _inline_refs(node, definitions):
     return node
 
 
-def load_schema() -> dict:
+@functools.lru_cache(maxsize=None)
+def _schema_and_definitions() -> tuple[dict, dict]:
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     definitions = schema.pop("definitions", {})
-    return _inline_refs(schema, definitions)
+    return _inline_refs(schema, definitions), _inline_refs(definitions, definitions)
+
+
+def load_schema() -> dict:
+    return copy.deepcopy(_schema_and_definitions()[0])
 
 
 def _with_defaults(cls):
@@ -71,6 +77,26 @@ def _with_defaults(cls):
 
 
 _Validator = _with_defaults(jsonschema.Draft7Validator)
+
+
+@functools.lru_cache(maxsize=None)
+def _defaults(name: str) -> dict:
+    schema, definitions = _schema_and_definitions()
+    node = definitions[name] if name in definitions else schema["properties"][name]
+    filled: dict = {}
+    for _ in _Validator(node).iter_errors(filled):  # filling defaults is a side effect; required keys may miss
+        pass
+    return filled
+
+
+def schema_defaults(name: str, *keys: str) -> dict:
+    """The schema's defaults of a section (a definition such as ``dm2``, ``fracture``, ``system``, or a top-level
+    key such as ``lammps``), nested sections filled; ``keys`` pick a sub-section, e.g.
+    ``schema_defaults("dm2", "generation")``. The one place code takes a default value from."""
+    out = _defaults(name)
+    for k in keys:
+        out = out[k]
+    return copy.deepcopy(out)
 
 
 def _key_path(path) -> str:

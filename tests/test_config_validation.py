@@ -121,3 +121,46 @@ def test_cli_check_config_rejects_bad_file_without_traceback(tmp_path, good):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "systems.sio2.n_atoms" in proc.stderr
+
+
+def _schema_default(*keys):
+    """A default read straight from the schema file (not through the package)."""
+    node = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())["definitions"]
+    for k in keys[:-1]:
+        node = node[k]["properties"] if "properties" in node.get(k, {}) else node[k]
+    return node[keys[-1]]["default"]
+
+
+def test_commands_given_no_setting_use_the_schema_defaults(tmp_path):
+    """Defaults have one definition (the schema): a generation section without `aspect` gets the schema's cell
+    shape, and a stress-strain curve whose header has no `modulus_max_strain` is fitted up to the schema's."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from amorphous_ml.cli import main
+    from amorphous_ml.io import read_structure
+    from amorphous_ml.learn.models.dm2 import DM2Config, DM2Denoiser
+    from amorphous_ml.learn.train import save_model
+    from amorphous_ml.validate.properties import fracture_table
+
+    torch.manual_seed(0)
+    save_model(tmp_path / "m.pt", DM2Denoiser(DM2Config(species=["Si", "O"], hidden_irreps="4x0e+2x1o",
+                                                          num_layers=1, radial_hidden=8, cond_hidden=4)), "dm2")
+    out = tmp_path / "g.extxyz"
+    assert main(["generate-dm2", "--model", str(tmp_path / "m.pt"), "--composition", "SiO2", "--rate", "10",
+                 "--seeds", "1", "--out", str(out), "--n-atoms", "30", "--density", "2.2", "--no-progress",
+                 "--params-json", '{"generation": {"noisy_steps": 1, "clean_steps": 0}}']) == 0
+    lengths = read_structure(out).cell.lengths()
+    np.testing.assert_allclose(lengths / lengths[0], _schema_default("dm2", "generation", "aspect"), rtol=1e-9)
+
+    fit_to = _schema_default("fracture", "modulus_max_strain")
+    strain = np.linspace(0, 0.2, 201)
+    stress = np.where(strain < 0.02, 100 * strain, 2.0 + 20 * (strain - 0.02))  # a kink at 2 % strain
+    curve = tmp_path / "curve.csv"
+    with open(curve, "w") as fh:
+        fh.write('# structure: {"model": "md", "cooling_rate": 1.0}\n# fracture: {}\n')
+        pd.DataFrame({"strain": strain, "szz_GPa": stress}).to_csv(fh, index=False)
+    row = fracture_table([curve], tmp_path / "f.csv").iloc[0]
+    lin = strain <= fit_to
+    assert row["E_GPa"] == pytest.approx(np.polyfit(strain[lin], stress[lin], 1)[0], rel=1e-9)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..config import schema_defaults
+
 
 def _generate_dm2(args) -> int:
     import torch
@@ -17,7 +19,7 @@ def _generate_dm2(args) -> int:
     from .dm2 import Schedule, generate_structures
 
     section = json.loads(args.params_json)
-    gen = dict(section.get("generation", {}))
+    gen = {**schema_defaults("dm2", "generation"), **section.get("generation", {})}
     if len(args.seeds) != len(args.out):
         raise UserError("give one --out file per --seeds value")
     todo = [(s, o) for s, o in zip(args.seeds, args.out) if not Path(o).exists()]
@@ -31,21 +33,21 @@ def _generate_dm2(args) -> int:
         model = load_model(args.model, device=device)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
-    schedule = Schedule(noisy_steps=int(gen.get("noisy_steps", 2900)), clean_steps=int(gen.get("clean_steps", 100)),
-                        s_max=float(gen.get("s_max", 1.0)), s_min=float(gen.get("s_min", 0.001)))
-    n_atoms = args.n_atoms or int(gen.get("n_atoms", 300))
+    schedule = Schedule(noisy_steps=int(gen["noisy_steps"]), clean_steps=int(gen["clean_steps"]),
+                        s_max=float(gen["s_max"]), s_min=float(gen["s_min"]))
+    n_atoms = args.n_atoms or int(gen["n_atoms"])
     counts = atom_counts(args.composition, n_atoms)
     symbols = [el for el, n in counts.items() for _ in range(n)]
-    density = args.density if args.density is not None else gen.get("density")
-    aspect = tuple(args.aspect or gen.get("aspect", [1.0, 1.0, 1.0]))
-    angles = tuple(args.angles or gen.get("angles", [90.0, 90.0, 90.0]))
-    pore = args.pore_radius if args.pore_radius is not None else float(gen.get("pore_radius", 0.0))
+    density = args.density if args.density is not None else gen["density"]
+    aspect = tuple(args.aspect or gen["aspect"])
+    angles = tuple(args.angles or gen["angles"])
+    pore = args.pore_radius if args.pore_radius is not None else float(gen["pore_radius"])
     seeds = [s for s, _ in todo]
     work_dir = Path(args.work_dir or Path(todo[0][1]).parent / ".dm2_state") / f"{Path(todo[0][1]).stem}"
     try:
         frames = generate_structures(model, symbols, seeds, args.rate, schedule, density=density, aspect=aspect,
                                      angles=angles, pore_radius=pore, device=device, work_dir=work_dir,
-                                     checkpoint_every=int(gen.get("checkpoint_every", 200)),
+                                     checkpoint_every=int(gen["checkpoint_every"]),
                                      progress=not args.no_progress)
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -67,14 +69,13 @@ def _refine(args) -> int:
     from ..simulate.refine import refine_structure
 
     section = json.loads(args.params_json)
-    ref = dict(section.get("refine", {}))
+    ref = {**schema_defaults("dm2", "refine"), **section.get("refine", {})}
     settings = lammps_settings(args)
     atoms = read_structure(args.input)
     try:
         refined = refine_structure(
-            atoms, args.potential, temperature=float(ref.get("temperature", 300.0)),
-            nvt_ps=float(ref.get("nvt_ps", 25.0)), npt_ps=float(ref.get("npt_ps", 25.0)),
-            pressure_bar=float(ref.get("pressure_bar", 0.0)), min_distance=float(ref.get("min_distance", 1.0)),
+            atoms, args.potential, temperature=float(ref["temperature"]), nvt_ps=float(ref["nvt_ps"]),
+            npt_ps=float(ref["npt_ps"]), pressure_bar=float(ref["pressure_bar"]), min_distance=float(ref["min_distance"]),
             seed=int(atoms.info.get("seed", 1)), log_path=args.log, data_out=args.out_data,
             accelerator=settings.accelerator, binary=settings.binary, mpi_launch=settings.mpi_launch,
             potential_dir=args.potential_dir,
@@ -102,8 +103,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", nargs="+", required=True, help="one extxyz per seed")
     p.add_argument("--params-json", default="{}", help="the models.dm2 config section as JSON (uses 'generation')")
     p.add_argument("--n-atoms", type=int, default=None, help="atom count (default: generation.n_atoms)")
+    # unset options take the generation section of --params-json, then the schema's defaults
     p.add_argument("--density", type=float, default=None, help="g/cm^3 (default: the model's fit at --rate)")
-    p.add_argument("--aspect", type=float, nargs=3, default=None, help="cell length ratios a b c")
+    p.add_argument("--aspect", type=float, nargs=3, default=None, help="cell length ratios a b c (default: generation.aspect)")
     p.add_argument("--angles", type=float, nargs=3, default=None, help="cell angles alpha beta gamma (degrees)")
     p.add_argument("--pore-radius", type=float, default=None, help="cylindrical pore along c (Å); 0 = none")
     p.add_argument("--work-dir", default=None, help="resumable denoising state (default: next to the outputs)")

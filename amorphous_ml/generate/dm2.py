@@ -27,6 +27,7 @@ import torch
 from ase.data import atomic_masses, atomic_numbers
 from tqdm.auto import tqdm
 
+from ..config import schema_defaults
 from ..io import atomic_path
 from ..learn.graphs import build_graph
 
@@ -35,12 +36,15 @@ __all__ = ["Schedule", "cell_for_density", "initial_positions", "density_from_fi
 AVOGADRO = 6.02214076e23
 
 
+_GENERATION = schema_defaults("dm2", "generation")  # the schema's defaults, the one definition
+
+
 @dataclass
 class Schedule:
-    noisy_steps: int = 2900
-    clean_steps: int = 100
-    s_max: float = 1.0
-    s_min: float = 0.001
+    noisy_steps: int = _GENERATION["noisy_steps"]
+    clean_steps: int = _GENERATION["clean_steps"]
+    s_max: float = _GENERATION["s_max"]
+    s_min: float = _GENERATION["s_min"]
 
     def noise(self, step: int) -> float:
         """Extra-noise standard deviation (Å) at ``step`` (0-based); 0 in the clean phase."""

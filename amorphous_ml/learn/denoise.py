@@ -12,6 +12,7 @@ from typing import Sequence
 
 import torch
 
+from ..config import schema_defaults
 from ..io import write_json
 from .data import Batch, fit_density_vs_log_rate, load_glasses, split_by_structure, structures_from_atoms
 from .graphs import build_graph
@@ -21,7 +22,7 @@ from .train import TrainConfig, save_model, train
 __all__ = ["make_denoising_loss", "train_dm2"]
 
 
-def make_denoising_loss(sigma_min: float = 0.001, sigma_max: float = 0.75):
+def make_denoising_loss(sigma_min: float, sigma_max: float):
     def loss_fn(model, batch: Batch, gen: torch.Generator) -> torch.Tensor:
         dtype, device = batch.positions.dtype, batch.positions.device
         sigma = sigma_min + (sigma_max - sigma_min) * torch.rand(batch.num_graphs, generator=gen, dtype=dtype)
@@ -47,9 +48,11 @@ def train_dm2(glass_paths: Sequence[str | os.PathLike], model_path: str | os.Pat
     where the sampler finds it.
     """
     frames = load_glasses(glass_paths)
+    defaults = schema_defaults("dm2")
     params = dict(model_params)
-    sigma_min, sigma_max = float(params.pop("sigma_min", 0.001)), float(params.pop("sigma_max", 0.75))
-    val_fraction = float(params.pop("val_fraction", 0.2))
+    sigma_min = float(params.pop("sigma_min", defaults["sigma_min"]))
+    sigma_max = float(params.pop("sigma_max", defaults["sigma_max"]))
+    val_fraction = float(params.pop("val_fraction", defaults["val_fraction"]))
     cfg = DM2Config.from_dict(params)
     tcfg = TrainConfig.from_dict(train_params)
     label_key = "cooling_rate" if cfg.conditional else None

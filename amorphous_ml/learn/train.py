@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from ..config import schema_defaults
 from ..io import atomic_path, read_json, write_json
 from .data import Batch, Structure, collate
 from .models import MODELS
@@ -29,18 +30,21 @@ from .models import MODELS
 __all__ = ["TrainConfig", "resolve_device", "save_model", "load_model", "train"]
 
 
+_TRAINING = schema_defaults("dm2", "training")  # the schema's defaults, the one definition
+
+
 @dataclass
 class TrainConfig:
-    steps: int = 1000
-    batch_size: int = 4
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    grad_clip: float = 10.0
-    val_every: int = 100
-    val_repeats: int = 4
-    checkpoint_every: int = 100
-    seed: int = 0
-    dtype: str = "float32"
+    steps: int = _TRAINING["steps"]
+    batch_size: int = _TRAINING["batch_size"]
+    lr: float = _TRAINING["lr"]
+    weight_decay: float = _TRAINING["weight_decay"]
+    grad_clip: float = _TRAINING["grad_clip"]
+    val_every: int = _TRAINING["val_every"]
+    val_repeats: int = _TRAINING["val_repeats"]
+    checkpoint_every: int = _TRAINING["checkpoint_every"]
+    seed: int = 0  # the models.<name>.seed of the config
+    dtype: str = _TRAINING["dtype"]
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

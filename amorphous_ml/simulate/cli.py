@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 
 from .. import io
+from ..config import schema_defaults
 from .lammps import Accelerator
 
 
 def add_lammps_args(p) -> None:
+    lammps = schema_defaults("lammps")
     g = p.add_argument_group("LAMMPS execution (not physics: changing these reruns nothing)")
-    g.add_argument("--accelerator", default="none", help="none | omp | kokkos[:GPUS] (default: none)")
-    g.add_argument("--threads", type=int, default=1, help="OpenMP threads (default: 1)")
+    g.add_argument("--accelerator", default=lammps["accelerator"],
+                   help=f"none | omp | kokkos[:GPUS] (default: {lammps['accelerator']})")
+    g.add_argument("--threads", type=int, default=lammps["threads"], help=f"OpenMP threads (default: {lammps['threads']})")
     g.add_argument("--lmp-binary", default=None,
                    help="external lmp executable; default: the lammps Python module ('module' also means that)")
     g.add_argument("--mpi-launch", default=None, help="MPI launcher for --lmp-binary, e.g. 'mpirun -np 4'")

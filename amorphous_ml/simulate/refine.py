@@ -64,8 +64,8 @@ def push_apart(atoms: ase.Atoms, min_distance: float = 1.0, max_iter: int = 200)
     return atoms, int(n_initial or 0)
 
 
-def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float = 300.0, nvt_ps: float = 25.0,
-                     npt_ps: float = 25.0, pressure_bar: float = 0.0, min_distance: float = 1.0, seed: int = 1,
+def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float, nvt_ps: float, npt_ps: float,
+                     pressure_bar: float, min_distance: float, seed: int,
                      log_path: str | os.PathLike, data_out: str | os.PathLike | None = None,
                      accelerator: Accelerator | None = None, binary: str | None = None,
                      mpi_launch: str | None = None, timestep_ps: float | None = None,

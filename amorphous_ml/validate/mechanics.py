@@ -49,7 +49,7 @@ def isotropic_moduli(C: np.ndarray) -> dict:
             "K_voigt_GPa": float(kv), "G_voigt_GPa": float(gv)}
 
 
-def fracture_metrics(curve: pd.DataFrame, modulus_max_strain: float = 0.03, fracture_drop: float = 0.1) -> dict:
+def fracture_metrics(curve: pd.DataFrame, modulus_max_strain: float, fracture_drop: float) -> dict:
     """Young's modulus (linear fit up to ``modulus_max_strain``), UTS, strain at UTS, fracture strain.
 
     The fracture strain is the first strain after the UTS at which the true stress falls below

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 
 from .. import io
+from ..config import schema_defaults
 from .mechanics import fracture_metrics, plot_stress_strain
 
 __all__ = ["read_curve", "fracture_table", "elastic_table", "register"]
@@ -38,8 +39,8 @@ def fracture_table(curve_files, out_csv, out_png=None, title: str = "") -> pd.Da
     for f in curve_files:
         meta, curve = read_curve(f)
         s = meta.get("structure", {})
-        settings = meta.get("fracture", {})
-        m = fracture_metrics(curve, settings.get("modulus_max_strain", 0.03), settings.get("fracture_drop", 0.1))
+        settings = {**schema_defaults("fracture"), **meta.get("fracture", {})}  # the test's settings, in its header
+        m = fracture_metrics(curve, settings["modulus_max_strain"], settings["fracture_drop"])
         rows.append({**_id_row(s, meta.get("n_atoms")), **m, "code_version": s.get("code_version"),
                      "file": str(f)})
         curves[str(f)] = curve

@@ -4,7 +4,7 @@ Every metric accepts triclinic periodic cells with any number of species, and ra
 with a clear message on an empty structure or one that is not periodic in all three directions.
 Neighbour lists come from vesin; RDFs, bond angles, rings and Voronoi from OVITO; entropy from QUESTS.
 
-Settings (``DEFAULT_SETTINGS``, overridden by ``systems.<name>.analysis`` in the config):
+Settings (``DEFAULT_SETTINGS``: the schema's defaults, overridden by ``systems.<name>.analysis`` in the config):
 
 * ``rdf_cutoff``/``rdf_bins``: partial RDFs (OVITO ``CoordinationAnalysisModifier(partial=True)``).
 * ``rmsd_rdf_cutoff``/``rmsd_rdf_bins``/``rmsd_adf_cutoff``: the total RDF (5 A, 100 bins) and the
@@ -28,6 +28,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..config import schema_defaults
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -54,24 +56,8 @@ __all__ = [
     "analyze",
 ]
 
-DEFAULT_SETTINGS: dict = {
-    "rdf_cutoff": 6.0,
-    "rdf_bins": 120,
-    "rmsd_rdf_cutoff": 5.0,
-    "rmsd_rdf_bins": 100,
-    "rmsd_adf_cutoff": 3.0,
-    "adf_bins": 180,
-    "bond_cutoffs": {},
-    "coordination": {},
-    "ring_max_length": 0,
-    "voronoi_radii": {},
-    "quests_bandwidth": 0.05,
-    "quests_k": 32,
-    "quests_cutoff": 5.0,
-    "quests_max_environments": 5000,
-    "seed": 0,
-    "minimize": True,
-}
+#: the schema's ``systems.<name>.analysis`` defaults (workflow/schemas/config.schema.yaml), the one definition
+DEFAULT_SETTINGS: dict = schema_defaults("system", "analysis")
 
 
 def analysis_settings(overrides: dict | None = None) -> dict:
