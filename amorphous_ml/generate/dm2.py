@@ -24,17 +24,14 @@ from typing import Sequence
 import ase
 import numpy as np
 import torch
-from ase.data import atomic_masses, atomic_numbers
 from tqdm.auto import tqdm
 
 from ..config import schema_defaults
 from ..io import atomic_path
+from ..units import mass_g
 from ..learn.graphs import build_graph
 
 __all__ = ["Schedule", "cell_for_density", "initial_positions", "density_from_fit", "denoise", "generate_structures"]
-
-AVOGADRO = 6.02214076e23
-
 
 _GENERATION = schema_defaults("dm2", "generation")  # the schema's defaults, the one definition
 
@@ -59,10 +56,6 @@ class Schedule:
         return self.noisy_steps + self.clean_steps
 
 
-def _mass_g(symbols: Sequence[str]) -> float:
-    return sum(atomic_masses[atomic_numbers[s]] for s in symbols) / AVOGADRO
-
-
 def cell_for_density(symbols: Sequence[str], density_gcc: float, aspect=(1.0, 1.0, 1.0), angles=(90.0, 90.0, 90.0),
                      pore_radius: float = 0.0) -> np.ndarray:
     """Cell (rows = lattice vectors) with lengths in ratio ``aspect`` and the given angles (degrees).
@@ -75,7 +68,7 @@ def cell_for_density(symbols: Sequence[str], density_gcc: float, aspect=(1.0, 1.
 
     unit = cellpar_to_cell([*aspect, *angles])
     unit_vol = abs(np.linalg.det(unit))
-    v_wall = _mass_g(symbols) / density_gcc * 1e24
+    v_wall = mass_g(symbols) / density_gcc * 1e24
     if pore_radius <= 0:
         scale = (v_wall / unit_vol) ** (1.0 / 3.0)
     else:

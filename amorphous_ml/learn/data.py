@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..io import read_structures
+from ..units import density_gcc
 
 __all__ = ["Structure", "Batch", "structures_from_atoms", "load_glasses", "split_by_structure", "collate",
            "density_gcc", "fit_density_vs_log_rate"]
@@ -110,10 +111,6 @@ def collate(items: Sequence[Structure], dtype=torch.float32, device="cpu") -> Ba
         counts=counts,
         labels=torch.as_tensor([s.label for s in items], dtype=dtype, device=device),
     )
-
-
-def density_gcc(atoms: ase.Atoms) -> float:
-    return float(atoms.get_masses().sum() / 6.02214076e23 / (atoms.get_volume() * 1e-24))
 
 
 def fit_density_vs_log_rate(frames: Sequence[ase.Atoms], rate_key: str = "cooling_rate") -> dict:

@@ -20,12 +20,11 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from .. import io
 from ..provenance import provenance
+from ..units import BAR_TO_EV_A3
 from .lammps import INPUT_DIR, POTENTIAL_DIR, Accelerator, LammpsResult, run_lammps
 from .systems import atom_counts, get_potential, random_packing, read_lammps_data, write_lammps_data
 
 __all__ = ["LammpsSettings", "melt_quench", "elastic", "fracture", "structure_from_lammps", "scratch_dir"]
-
-BAR_TO_EV_A3 = 1.0e-4 / 160.21766208  # 1 bar = 1e-4 GPa; 1 eV/A^3 = 160.2 GPa
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,14 @@ from pathlib import Path
 
 import ase
 import numpy as np
-from ase.calculators.singlepoint import SinglePointCalculator
 from vesin import NeighborList
 
 from ..provenance import provenance
 from .lammps import INPUT_DIR, Accelerator, run_lammps
-from .systems import get_potential, read_lammps_data, write_lammps_data
+from .protocols import structure_from_lammps
+from .systems import get_potential, write_lammps_data
 
-__all__ = ["push_apart", "refine_structure", "BAR_TO_EV_A3"]
-
-BAR_TO_EV_A3 = 1e-4 / 160.21766208
+__all__ = ["push_apart", "refine_structure"]
 
 
 def push_apart(atoms: ase.Atoms, min_distance: float = 1.0, max_iter: int = 200) -> tuple[ase.Atoms, int]:
@@ -90,7 +88,7 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float, nv
                  pressure=pressure_bar, nvt_ps=nvt_ps, npt_ps=npt_ps),
             log_path, accelerator=accelerator, binary=binary, mpi_launch=mpi_launch, cwd=tmp,
         )
-        refined = read_lammps_data(tmp / "out.data", pot.species)
+        refined = structure_from_lammps(tmp / "out.data", pot.species, result)  # energy, stress attached
         if data_out is not None:
             from ..io import atomic_path
 
@@ -99,13 +97,6 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float, nv
     info = {k: v for k, v in atoms.info.items() if k not in ("params", "code_version", "seed", "lammps_version",
                                                             "potential_sha256")}
     refined.info.update(info)
-    energy = result.last("PotEng")
-    stress = -np.array([result.last(k) for k in ("Pxx", "Pyy", "Pzz", "Pyz", "Pxz", "Pxy")]) * BAR_TO_EV_A3
-    refined.calc = SinglePointCalculator(refined, energy=energy, stress=stress)
-    # io.write_structures copies the Atoms (dropping the calculator); the extxyz reader turns these
-    # info keys back into calculator results
-    refined.info["energy"] = float(energy)
-    refined.info["stress"] = stress
     refined.info.update(provenance(
         seed=seed, params={"refine": params, "generation": atoms.info.get("params")},
         potential_files=pot.files(potdir), lammps_version=result.version or None,

@@ -13,9 +13,10 @@ from pathlib import Path
 import ase
 import ase.io
 import numpy as np
-from ase.data import atomic_masses, atomic_numbers
+from ase.data import atomic_numbers
 from pymatgen.core import Composition
 
+from ..units import mass_g
 from .lammps import POTENTIAL_DIR
 
 __all__ = ["Potential", "POTENTIALS", "get_potential", "atom_counts", "random_packing",
@@ -95,8 +96,7 @@ def random_packing(counts: dict[str, int], density_gcc: float, aspect=(1.0, 1.0,
     rng = np.random.default_rng(seed)
     symbols = [el for el, n in counts.items() for _ in range(n)]
     n = len(symbols)
-    mass_g = sum(atomic_masses[atomic_numbers[s]] for s in symbols) / 6.02214076e23
-    volume = mass_g / density_gcc * 1e24  # A^3
+    volume = mass_g(symbols) / density_gcc * 1e24  # A^3
     aspect = np.asarray(aspect, float)
     lengths = aspect * (volume / np.prod(aspect)) ** (1.0 / 3.0)
     spacing = (volume / n) ** (1.0 / 3.0)

@@ -36,7 +36,8 @@ from .. import io
 from .structure import DEFAULT_SETTINGS, distribution_rmsd, quests_overlap
 
 __all__ = ["ID_COLUMNS", "load_records", "structure_table", "reference_groups", "set_distances",
-           "benchmark_table", "split_halves"]
+           "benchmark_table", "split_halves",
+           "mean_fractions"]
 
 ID_COLUMNS = ["source", "model", "composition", "cooling_rate", "seed", "sample"]
 SIMULATED = "simulated"
@@ -116,7 +117,7 @@ def _mean_curve(records, family: str, key: str):
     return np.mean(curves, axis=0) if curves else None
 
 
-def _mean_fractions(records, getter) -> dict[str, float]:
+def mean_fractions(records, getter) -> dict[str, float]:
     """Mean over records of normalised histograms given as {label: count}."""
     acc: dict[str, float] = defaultdict(float)
     n = 0
@@ -168,13 +169,13 @@ def set_distances(test, reference, settings: dict | None = None) -> dict[str, fl
                 out[prefix + key.replace("-", "_")] = distribution_rmsd(a, b)
     if any("rings" in r["distributions"] for r in test + reference):
         get = lambda r: r["distributions"].get("rings")  # noqa: E731
-        out["ring_tvd"] = _tvd(_mean_fractions(test, get), _mean_fractions(reference, get))
+        out["ring_tvd"] = _tvd(mean_fractions(test, get), mean_fractions(reference, get))
     elements = set()
     for r in test + reference:
         elements |= set(r["distributions"].get("voronoi", {}))
     for el in sorted(elements):
         get = lambda r, el=el: r["distributions"].get("voronoi", {}).get(el)  # noqa: E731
-        out[f"voronoi_tvd_{el}"] = _tvd(_mean_fractions(test, get), _mean_fractions(reference, get))
+        out[f"voronoi_tvd_{el}"] = _tvd(mean_fractions(test, get), mean_fractions(reference, get))
     scalar_keys = set()
     for r in test + reference:
         scalar_keys |= {k for k, v in r["scalars"].items() if isinstance(v, (int, float)) and k != "n_atoms"}

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import units
 from ..config import schema_defaults
 
 __all__ = [
@@ -139,7 +140,7 @@ def min_pair_distance(atoms) -> float:
 def density_gcc(atoms) -> float:
     """Mass density in g/cm^3."""
     check_structure(atoms)
-    return float(atoms.get_masses().sum() / abs(atoms.cell.volume) * 1.66053906660)
+    return units.density_gcc(atoms)
 
 
 # ---------------------------------------------------------------- OVITO: RDFs, bond angles, Voronoi
@@ -163,12 +164,13 @@ def partial_rdfs(atoms, cutoff: float = 6.0, bins: int = 120) -> tuple[np.ndarra
     pipe = _ovito_pipeline(atoms)
     single = len(set(atoms.get_chemical_symbols())) == 1
     pipe.modifiers.append(CoordinationAnalysisModifier(cutoff=cutoff, number_of_bins=bins, partial=not single))
-    table = pipe.compute().tables["coordination-rdf"].xy()
+    rdf = pipe.compute().tables["coordination-rdf"]
+    table = rdf.xy()
     r = table[:, 0].copy()
     if single:
         el = atoms.get_chemical_symbols()[0]
         return r, {f"{el}-{el}": table[:, 1].copy()}
-    names = pipe.compute().tables["coordination-rdf"].y.component_names
+    names = rdf.y.component_names
     return r, {"-".join(sorted(_pair(n))): table[:, k + 1].copy() for k, n in enumerate(names)}
 
 
