@@ -11,6 +11,9 @@ import importlib
 import sys
 
 from . import __version__
+from .config import ConfigError
+from .io import InputFileError
+from .simulate.lammps import LammpsError
 
 STAGE_MODULES = (
     "amorphous_ml.config",
@@ -42,10 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .config import ConfigError
-    from .io import InputFileError
-    from .simulate.lammps import LammpsError
-
     try:
         result = args.func(args)
     except (UserError, ConfigError, InputFileError, LammpsError, FileNotFoundError) as exc:

@@ -17,7 +17,8 @@ import jsonschema
 import yaml
 from pymatgen.core import Composition
 
-from .paths import DEFAULT_CONFIG, SCHEMA_PATH
+from .paths import DEFAULT_CONFIG, POTENTIAL_DIR, SCHEMA_PATH
+from .simulate.systems import get_potential
 
 __all__ = ["ConfigError", "load_config", "validate_config", "schema_defaults", "rate_label", "sample_id", "register"]
 
@@ -126,9 +127,6 @@ def validate_config(config: dict, *, source: str = "config") -> dict:
 
 
 def _check_semantics(config: dict, source: str) -> None:
-    from .simulate.systems import get_potential
-    from .simulate.lammps import POTENTIAL_DIR
-
     for name, system in config["systems"].items():
         pot = get_potential(system["potential"])
         potdir = Path(system.get("potential_dir") or POTENTIAL_DIR)

@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 
 import ase
 import ase.io
+from ase.calculators.singlepoint import SinglePointCalculator
 
 __all__ = [
     "InputFileError",
@@ -60,8 +61,6 @@ def _jsonable_info(atoms: ase.Atoms) -> ase.Atoms:
     calc = atoms.calc
     atoms = atoms.copy()  # Atoms.copy() drops the calculator: carry its results (energy, stress) over
     if calc is not None and getattr(calc, "results", None):
-        from ase.calculators.singlepoint import SinglePointCalculator
-
         results = {k: v for k, v in calc.results.items() if k in ("energy", "free_energy", "stress", "forces")}
         atoms.calc = SinglePointCalculator(atoms, **results)
         for key in results:  # the calculator is authoritative; extxyz refuses the same key twice

@@ -1,21 +1,26 @@
-"""Subcommands of the generate stage (registered into ``amorphous-ml``): generate-dm2, refine."""
+"""Subcommands of the generate stage (registered into ``amorphous-ml``): generate-dm2, refine.
+
+torch, the models and vesin (which imports torch) are imported inside the command that needs them, so that every other subcommand
+(each Snakemake job starts one) does not pay for importing torch and e3nn.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from ..cli import UserError
 from ..config import schema_defaults
+from ..io import read_structure, write_structures
+from ..provenance import provenance
+from ..simulate.cli import add_lammps_args, lammps_settings
+from ..simulate.systems import atom_counts
 
 
 def _generate_dm2(args) -> int:
     import torch
 
-    from ..cli import UserError
-    from ..io import write_structures
     from ..learn.train import load_model, resolve_device
-    from ..provenance import provenance
-    from ..simulate.systems import atom_counts
     from .dm2 import Schedule, generate_structures
 
     section = json.loads(args.params_json)
@@ -63,10 +68,7 @@ def _generate_dm2(args) -> int:
 
 
 def _refine(args) -> int:
-    from ..cli import UserError
-    from ..io import read_structure, write_structures
-    from ..simulate.cli import lammps_settings
-    from ..simulate.refine import refine_structure
+    from ..simulate.refine import refine_structure  # vesin, which imports torch
 
     section = json.loads(args.params_json)
     ref = {**schema_defaults("dm2", "refine"), **section.get("refine", {})}
@@ -88,8 +90,6 @@ def _refine(args) -> int:
 
 def register(subparsers) -> None:
     """Add this stage's subcommands to the ``amorphous-ml`` parser."""
-    from ..simulate.cli import add_lammps_args
-
     p = subparsers.add_parser(
         "generate-dm2", help="generate structures with a trained DM2 denoiser (batched over seeds)",
         description="Denoise uniformly random atoms (optionally outside a cylindrical pore) into glasses at a "

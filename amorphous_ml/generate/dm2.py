@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +25,7 @@ from typing import Sequence
 import ase
 import numpy as np
 import torch
+from ase.geometry import cellpar_to_cell
 from tqdm.auto import tqdm
 
 from ..config import schema_defaults
@@ -64,8 +66,6 @@ def cell_for_density(symbols: Sequence[str], density_gcc: float, aspect=(1.0, 1.
     ``pore_radius`` (Å) along c, the *wall* has that density: volume = mass/density + pi r^2 L_c * sin-factor
     is solved for the scale of the cell.
     """
-    from ase.geometry import cellpar_to_cell
-
     unit = cellpar_to_cell([*aspect, *angles])
     unit_vol = abs(np.linalg.det(unit))
     v_wall = mass_g(symbols) / density_gcc * 1e24
@@ -127,8 +127,6 @@ def denoise(model, positions: torch.Tensor, species: torch.Tensor, cells: torch.
 
     ``timings`` (optional dict) accumulates ``graph_s`` and ``model_s`` and ``steps``.
     """
-    import time
-
     device = positions.device
     batch = torch.repeat_interleave(torch.arange(len(counts), device=device), torch.as_tensor(counts, device=device))
     start = 0

@@ -1,8 +1,14 @@
-"""Subcommands of the learn stage (registered into ``amorphous-ml``)."""
+"""Subcommands of the learn stage (registered into ``amorphous-ml``).
+
+torch and the training code are imported inside the functions that need them: the Snakefile imports this
+module to build the DAG, and every other subcommand would otherwise pay for importing torch.
+"""
 
 from __future__ import annotations
 
 import json
+
+from ..cli import UserError
 
 # keys of a models.<name> config section that are workflow settings, not model or training parameters
 WORKFLOW_KEYS = {"enabled", "target_cooling_rates", "samples_per_rate", "compositions", "generation", "refine"}
@@ -23,8 +29,6 @@ def split_dm2_params(section: dict) -> tuple[dict, dict]:
         train_params.setdefault("seed", section.pop("seed"))
     unknown = set(train_params) - set(TrainConfig.__dataclass_fields__)
     if unknown:
-        from ..cli import UserError
-
         raise UserError(f"unknown training keys {sorted(unknown)}")
     return section, train_params
 
@@ -32,7 +36,6 @@ def split_dm2_params(section: dict) -> tuple[dict, dict]:
 def _train_dm2(args) -> int:
     import torch
 
-    from ..cli import UserError
     from .denoise import train_dm2
     from .train import resolve_device
 

@@ -7,6 +7,7 @@ loss = MSE(D(x_noisy), sigma * eps), where D predicts the displacement per atom.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -77,8 +78,6 @@ def train_dm2(glass_paths: Sequence[str | os.PathLike], model_path: str | os.Pat
 
 
 def _composition(frames) -> dict:
-    from collections import Counter
-
     counts = Counter(s for a in frames for s in a.get_chemical_symbols())
     total = sum(counts.values())
     return {k: v / total for k, v in sorted(counts.items())}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
-from .lammps import Accelerator, LammpsError, _find_libmpi, load_lammps_module
+from .lammps_base import Accelerator, LammpsError, find_libmpi, load_lammps_module
 
 __all__ = [
     "LammpsBuild",
@@ -154,7 +154,7 @@ def binary_env(binary: str) -> dict[str, str]:
     except (ImportError, ValueError):
         wheel_dir = None
 
-    libmpi = _find_libmpi()
+    libmpi = find_libmpi()
     ld = [p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p]
     if libmpi is not None:
         ld = [p for p in ld if Path(p).resolve() != libmpi.parent.resolve()]

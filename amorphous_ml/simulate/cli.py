@@ -6,7 +6,9 @@ import json
 
 from .. import io
 from ..config import schema_defaults
+from .binary import check_binary
 from .lammps import Accelerator
+from .protocols import LammpsSettings, elastic, fracture, melt_quench, structure_json
 
 
 def add_lammps_args(p) -> None:
@@ -21,15 +23,11 @@ def add_lammps_args(p) -> None:
 
 
 def lammps_settings(args):
-    from .protocols import LammpsSettings
-
     binary = None if args.lmp_binary in (None, "", "module", "none") else args.lmp_binary
     mpi = None if args.mpi_launch in (None, "", "none") else args.mpi_launch
     accel = Accelerator.parse(args.accelerator, args.threads)
     if binary is not None:
-        from .binary import check_binary  # verifies the binary has the packages the accelerator needs
-
-        check_binary(binary, accel, mpi_launch=mpi)
+        check_binary(binary, accel, mpi_launch=mpi)  # the binary has the packages the accelerator needs
     return LammpsSettings(accelerator=accel, binary=binary, mpi_launch=mpi)
 
 
@@ -38,8 +36,6 @@ def _system(args) -> dict:
 
 
 def _melt_quench(args) -> int:
-    from .protocols import melt_quench
-
     glass = melt_quench(args.system_name, _system(args), args.composition, args.rate, args.seed,
                         args.out_extxyz, args.out_data, args.log, lammps_settings(args))
     print(f"{args.out_extxyz}: {len(glass)} atoms, density {glass.info['density_gcc']:.3f} g/cm^3")
@@ -47,8 +43,6 @@ def _melt_quench(args) -> int:
 
 
 def _elastic(args) -> int:
-    from .protocols import elastic
-
     structure = io.read_structure(args.structure)
     result = elastic(_system(args), structure, args.log, lammps_settings(args))
     result["structure"] = {k: structure.info.get(k) for k in
@@ -61,8 +55,6 @@ def _elastic(args) -> int:
 
 
 def _fracture(args) -> int:
-    from .protocols import fracture, structure_json
-
     structure = io.read_structure(args.structure)
     seed = args.seed if args.seed is not None else int(structure.info.get("seed", 0))
     curve = fracture(_system(args), structure, seed, args.log, lammps_settings(args))

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import ase
 import numpy as np
+import pandas as pd
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from .. import io
+from ..mechanics import isotropic_moduli, stiffness_from_stresses
 from ..provenance import provenance
 from ..units import BAR_TO_EV_A3
 from .lammps import INPUT_DIR, POTENTIAL_DIR, Accelerator, LammpsResult, run_lammps
@@ -109,8 +111,6 @@ def _prepare_data(structure: ase.Atoms, species, path: Path) -> None:
 def elastic(system: dict, structure: ase.Atoms, log_path, settings: LammpsSettings = LammpsSettings(),
             strain: float | None = None) -> dict:
     """Stiffness tensor (GPa) by +/- finite deformations; returns C, K, G, E, nu (see mechanics)."""
-    from ..validate.mechanics import stiffness_from_stresses, isotropic_moduli
-
     potvars, _, species = _potential_vars(system)
     strain = float(strain if strain is not None else system["elastic"]["strain"])
     with tempfile.TemporaryDirectory(prefix="amorphous-ml-elastic-") as tmp:
@@ -127,8 +127,6 @@ def elastic(system: dict, structure: ase.Atoms, log_path, settings: LammpsSettin
 
 def fracture(system: dict, structure: ase.Atoms, seed: int, log_path, settings: LammpsSettings = LammpsSettings()):
     """Uniaxial tension along z; returns the stress-strain curve as a pandas DataFrame (GPa)."""
-    import pandas as pd
-
     potvars, _, species = _potential_vars(system)
     f = system["fracture"]
     with tempfile.TemporaryDirectory(prefix="amorphous-ml-fracture-") as tmp:

@@ -17,6 +17,7 @@ import ase
 import numpy as np
 from vesin import NeighborList
 
+from ..io import atomic_path
 from ..provenance import provenance
 from .lammps import INPUT_DIR, Accelerator, run_lammps
 from .protocols import structure_from_lammps
@@ -90,8 +91,6 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float, nv
         )
         refined = structure_from_lammps(tmp / "out.data", pot.species, result)  # energy, stress attached
         if data_out is not None:
-            from ..io import atomic_path
-
             with atomic_path(data_out) as dst:
                 dst.write_bytes((tmp / "out.data").read_bytes())
     info = {k: v for k, v in atoms.info.items() if k not in ("params", "code_version", "seed", "lammps_version",

@@ -14,6 +14,16 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ..cli import UserError
+from ..provenance import provenance
+from ..simulate.cli import add_lammps_args, lammps_settings
+from .compare import benchmark_table, load_records, sample_identity, structure_table
+from .structure import analysis_settings, analyze
+
 
 def _settings_arg(p) -> None:
     p.add_argument("--settings-json", default="{}",
@@ -21,9 +31,6 @@ def _settings_arg(p) -> None:
 
 
 def _load_settings(args) -> dict:
-    from ..cli import UserError
-    from .structure import analysis_settings
-
     try:
         return analysis_settings(json.loads(args.settings_json))
     except (json.JSONDecodeError, ValueError) as exc:
@@ -31,15 +38,6 @@ def _load_settings(args) -> dict:
 
 
 def _structure_metrics(args) -> int:
-    import numpy as np
-
-    from .. import io
-    from ..cli import UserError
-    from ..provenance import provenance
-    from ..simulate.cli import lammps_settings
-    from .compare import sample_identity
-    from .structure import analyze
-
     settings = _load_settings(args)
     atoms = io.read_structure(args.structure)
     lmp = lammps_settings(args)
@@ -73,9 +71,6 @@ def _structure_metrics(args) -> int:
 
 
 def _structure_table(args) -> int:
-    from .. import io
-    from .compare import load_records, structure_table
-
     table = structure_table(load_records(args.inputs))
     io.write_table(args.out, table)
     print(f"{args.out}: {len(table)} samples")
@@ -83,10 +78,6 @@ def _structure_table(args) -> int:
 
 
 def _benchmark_table(args) -> int:
-    from .. import io
-    from ..cli import UserError
-    from .compare import benchmark_table, load_records
-
     try:
         table = benchmark_table(load_records(args.inputs), _load_settings(args))
     except ValueError as exc:
@@ -97,8 +88,7 @@ def _benchmark_table(args) -> int:
 
 
 def _plot_structure(args) -> int:
-    from .compare import load_records
-    from .plots import PLOTS
+    from .plots import PLOTS  # matplotlib: only the plotting commands import it
 
     kwargs = {"title": args.title} if args.title else {}
     PLOTS[args.kind](load_records(args.inputs), args.out, **kwargs)
@@ -107,9 +97,7 @@ def _plot_structure(args) -> int:
 
 
 def _plot_parity(args) -> int:
-    import pandas as pd
-
-    from .plots import plot_parity
+    from .plots import plot_parity  # matplotlib: only the plotting commands import it
 
     tables = [pd.read_csv(f) for f in args.tables if Path(f).stat().st_size > 0]
     frame = plot_parity(tables, args.out)
@@ -119,8 +107,6 @@ def _plot_parity(args) -> int:
 
 def register(subparsers) -> None:
     """Add this stage's subcommands to the ``amorphous-ml`` parser."""
-    from ..simulate.cli import add_lammps_args
-
     p = subparsers.add_parser(
         "structure-metrics", help="every structure metric of one structure -> JSON",
         description="Partial RDFs, bond angles, coordination defects, rings, Voronoi, density, QUESTS "

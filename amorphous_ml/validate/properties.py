@@ -8,9 +8,9 @@ import pandas as pd
 
 from .. import io
 from ..config import schema_defaults
-from .mechanics import fracture_metrics, plot_stress_strain
+from ..mechanics import fracture_metrics
 
-__all__ = ["read_curve", "fracture_table", "elastic_table", "register"]
+__all__ = ["read_curve", "fracture_table", "elastic_table", "plot_stress_strain", "register"]
 
 ID_COLUMNS = ["source", "model", "composition", "cooling_rate", "n_atoms", "seed"]
 
@@ -32,6 +32,33 @@ def _id_row(structure: dict, n_atoms) -> dict:
     return {"source": source, "model": structure.get("model") or "md",
             "composition": structure.get("composition"), "cooling_rate": structure.get("cooling_rate"),
             "n_atoms": n_atoms, "seed": structure.get("seed")}
+
+
+def plot_stress_strain(curves: dict[str, pd.DataFrame], groups: dict[str, str], path, title: str = "") -> None:
+    """Overlay stress-strain curves, coloured by group (e.g. source and cooling rate)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = sorted(set(groups.values()))
+    cmap = plt.get_cmap("tab10")
+    colour = {g: cmap(i % 10) for i, g in enumerate(labels)}
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    seen = set()
+    for name, curve in curves.items():
+        g = groups[name]
+        ax.plot(curve["strain"], curve["szz_GPa"], color=colour[g], lw=1, alpha=0.8,
+                label=None if g in seen else g)
+        seen.add(g)
+    ax.set_xlabel("engineering strain along z")
+    ax.set_ylabel("true stress $\\sigma_{zz}$ (GPa)")
+    ax.set_title(title)
+    ax.axhline(0, color="0.7", lw=0.5)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def fracture_table(curve_files, out_csv, out_png=None, title: str = "") -> pd.DataFrame:

@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 from .. import units
 from ..config import schema_defaults
+from ..simulate.lammps import INPUT_DIR, run_lammps
+from ..simulate.systems import get_potential, write_lammps_data
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -412,9 +415,6 @@ def distribution_rmsd(f_gen, f_ref) -> float:
 def minimized_energy_per_atom(atoms, potential: str, log_path=None, *, accelerator=None, binary=None,
                               mpi_launch=None, potential_dir=None) -> float:
     """Potential energy per atom (eV) after a conjugate-gradient minimisation (``lammps_inputs/minimize.in``)."""
-    from ..simulate.lammps import INPUT_DIR, run_lammps
-    from ..simulate.systems import get_potential, write_lammps_data
-
     check_structure(atoms)
     pot = get_potential(potential)
     with tempfile.TemporaryDirectory(prefix="amorphous-ml-min-") as tmp:
@@ -441,8 +441,6 @@ def analyze(atoms, settings: dict | None = None, *, potential: str | None = None
     minimisation is included. ``timings`` (a dict) is filled with seconds per metric; ``extras`` (a dict)
     receives the QUESTS descriptor array under ``"quests_descriptors"`` (for overlaps between sets).
     """
-    import time
-
     s = analysis_settings(settings)
     check_structure(atoms)
     timings = timings if timings is not None else {}

@@ -1,4 +1,9 @@
-"""Mechanical properties from LAMMPS output: stiffness tensor, isotropic moduli, stress-strain metrics."""
+"""Mechanics maths shared by the stages: stiffness tensor from LAMMPS stresses, isotropic moduli,
+stress-strain metrics.
+
+It sits below both ``simulate`` (the elastic protocol turns its stresses into C_ij here) and ``validate``
+(the property tables fit the stress-strain curves here), so neither stage imports the other for it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,9 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["stiffness_from_stresses", "isotropic_moduli", "fracture_metrics", "plot_stress_strain"]
+from .units import BAR_TO_GPA
 
-BAR_TO_GPA = 1.0e-4
+__all__ = ["stiffness_from_stresses", "isotropic_moduli", "fracture_metrics"]
 
 
 def stiffness_from_stresses(rows: np.ndarray, strain: float) -> np.ndarray:
@@ -73,30 +78,3 @@ def fracture_metrics(curve: pd.DataFrame, modulus_max_strain: float, fracture_dr
         target = fracture_drop * uts
         frac = float(e0 + (target - s0) * (e1 - e0) / (s1 - s0)) if s1 != s0 else float(e1)
     return {"E_GPa": float(slope), "UTS_GPa": uts, "strain_at_UTS": float(strain[i_uts]), "fracture_strain": frac}
-
-
-def plot_stress_strain(curves: dict[str, pd.DataFrame], groups: dict[str, str], path, title: str = "") -> None:
-    """Overlay stress-strain curves, coloured by group (e.g. source and cooling rate)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = sorted(set(groups.values()))
-    cmap = plt.get_cmap("tab10")
-    colour = {g: cmap(i % 10) for i, g in enumerate(labels)}
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    seen = set()
-    for name, curve in curves.items():
-        g = groups[name]
-        ax.plot(curve["strain"], curve["szz_GPa"], color=colour[g], lw=1, alpha=0.8,
-                label=None if g in seen else g)
-        seen.add(g)
-    ax.set_xlabel("engineering strain along z")
-    ax.set_ylabel("true stress $\\sigma_{zz}$ (GPa)")
-    ax.set_title(title)
-    ax.axhline(0, color="0.7", lw=0.5)
-    ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
