@@ -151,6 +151,21 @@ def test_training_on_a_toy_set_lowers_the_loss_and_writes_the_model(tmp_path):
                     progress=False)
 
 
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
+    """Every random draw of the loss (t, noise, ghosts, dropout) comes from the loop's saved generator."""
+    import torch
+
+    frames = rattled_si(3)
+    params = {**TINY, "properties": ["shear_modulus_GPa"], "val_fraction": 0.0, "energy": True,
+              "training": {"steps": 6, "batch_size": 2, "val_every": 3, "checkpoint_every": 3}}
+    train_amden(frames, tmp_path / "a.pt", tmp_path / "wa", params, progress=False)
+    part = train_amden(frames, tmp_path / "b.pt", tmp_path / "wb", params, progress=False, stop_after=3)
+    assert part["step"][-1] == 3 and not (tmp_path / "b.pt").exists()
+    train_amden(frames, tmp_path / "b.pt", tmp_path / "wb", params, progress=False)
+    a, b = torch.load(tmp_path / "a.pt"), torch.load(tmp_path / "b.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 @pytest.mark.slow
 def test_end_to_end_tiny_si_model_generates_a_structure_lammps_minimises(tmp_path):
     """Train on rattled diamond Si, generate in a training cell, minimise with Stillinger-Weber."""
