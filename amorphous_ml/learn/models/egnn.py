@@ -14,7 +14,8 @@ of the multi-channel EGNN of Levy et al. (2023):
   ``h_i += MLP_node([h_i, sum_j f_cut a_ij m_ij / n_norm])`` (residual), then the channel-mixing matrix
   ``Phi_ij = MLP_coord([h_i, h_j, e_ij])`` (channels x channels) and
   ``delta_i += sum_j f_cut Phi_ij d_ij / (sqrt(|d_ij|^2 + 1) + 1) / n_norm``;
-* every MLP is Linear -> LayerNorm -> SiLU -> Linear.
+* every MLP is Linear -> LayerNorm -> SiLU -> Linear (the edge MLPs apply the node blocks of their
+  first Linear per node, :class:`EdgeMLP`).
 
 The coordinate update is weighted by ``f_cut`` too (the paper writes it without): without it the output
 jumps when a neighbour crosses the cutoff, and the energy-based variant's HMC needs a continuous energy.
@@ -63,15 +64,34 @@ def cutoff_weight(d: torch.Tensor, cutoff: float) -> torch.Tensor:
     return 2.0 * torch.tanh(1.0 - torch.clamp(d, max=cutoff) / cutoff) ** 2
 
 
+class EdgeMLP(nn.Module):
+    """``MLP([h_i, h_j, e_ij])`` with the first Linear split into its three blocks.
+
+    ``W [h_i, h_j, e] = (W_i h)_i + (W_j h)_j + W_e e``: the node blocks are applied once per node and
+    gathered to the edges, instead of once per edge (~50 edges per node), the same function at a
+    fraction of the cost.
+    """
+
+    def __init__(self, n_node: int, n_edge: int, hidden: int, n_out: int):
+        super().__init__()
+        self.w_i = nn.Linear(n_node, hidden)
+        self.w_j = nn.Linear(n_node, hidden, bias=False)
+        self.w_e = nn.Linear(n_edge, hidden, bias=False)
+        self.rest = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, n_out))
+
+    def forward(self, h, i, j, ef):
+        return self.rest(self.w_i(h)[i] + self.w_j(h)[j] + self.w_e(ef))
+
+
 class EGNNLayer(nn.Module):
     def __init__(self, hidden: int, channels: int, cutoff: float, n_norm: float):
         super().__init__()
         self.channels, self.cutoff, self.n_norm = channels, cutoff, n_norm
         n_edge = 1 + channels
-        self.edge = mlp(2 * hidden + n_edge, hidden, hidden)
+        self.edge = EdgeMLP(hidden, n_edge, hidden, hidden)
         self.att = mlp(hidden, hidden, 1)
         self.node = mlp(2 * hidden, hidden, hidden)
-        self.coord = mlp(2 * hidden + n_edge, hidden, channels * channels)
+        self.coord = EdgeMLP(hidden, n_edge, hidden, channels * channels)
 
     def forward(self, h, delta, edge_index, edge_vec, e0, w):
         i, j = edge_index
@@ -79,12 +99,12 @@ class EGNNLayer(nn.Module):
         d = delta[i] - delta[j] - edge_vec[:, None, :]  # (E, k, 3) = X_i^c - X_j^c - o_ij
         dn2 = (d * d).sum(-1)  # (E, k)
         ef = torch.cat([e0, distance_feature(dn2, self.cutoff)], dim=1)
-        m = self.edge(torch.cat([h[i], h[j], ef], dim=1))
+        m = self.edge(h, i, j, ef)
         a = torch.sigmoid(self.att(m))
         agg = torch.zeros((n, m.shape[1]), dtype=m.dtype, device=m.device)
         agg = agg.index_add(0, i, w * a * m) / self.n_norm
         h = h + self.node(torch.cat([h, agg], dim=1))
-        phi = self.coord(torch.cat([h[i], h[j], ef], dim=1)).view(-1, k, k)
+        phi = self.coord(h, i, j, ef).view(-1, k, k)
         dn = d / (torch.sqrt(dn2 + 1.0) + 1.0)[..., None]
         # (E, k, k) x (E, k, 3) channel mixing; broadcasting beats bmm on many tiny matrices
         upd = (phi[..., None] * dn[:, None, :, :]).sum(2) * w[:, :, None]
