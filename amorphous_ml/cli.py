@@ -19,6 +19,7 @@ STAGE_MODULES = (
     "amorphous_ml.generate.cli",
     "amorphous_ml.validate.cli",
     "amorphous_ml.validate.properties",
+    "amorphous_ml.validate.inverse",
 )
 
 

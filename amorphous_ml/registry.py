@@ -39,7 +39,7 @@ from .samples import conditions_from_tags, parse_sample, sample_name
 
 __all__ = ["Request", "ModelKind", "KINDS", "ModelKindError", "get_kind", "section_kind", "training_params",
            "generation_params", "training_inputs", "simulated_samples", "model_requests", "requests_from_samples",
-           "read_model_kind", "model_hash"]
+           "reference_source", "target_properties", "read_model_kind", "model_hash"]
 
 
 class ModelKindError(ValueError):
@@ -307,6 +307,19 @@ def requests_from_samples(kind: ModelKind, samples: Sequence[str], params: dict)
         comp, tokens, seed = parse_sample(s)
         out.append(Request.make(comp, conditions_from_tags(tokens, names, s), seed))
     return out
+
+
+def reference_source(name: str, section: dict) -> str:
+    """What a model is benchmarked against: its ``reference``, else the dataset it trained on, else the glasses."""
+    return section.get("reference") or section.get("dataset") or "simulated"
+
+
+def target_properties(system: dict, name: str, section: dict) -> list[str]:
+    """Properties a model is asked to hit (its requests' conditions stored as ``target_<name>``)."""
+    from .samples import condition_info_key
+
+    names = {k for r in model_requests(system, name, section) for k, _ in r.conditions}
+    return sorted(n for n in names if condition_info_key(n) != n)
 
 
 def read_model_kind(model_path) -> tuple[ModelKind, dict]:

@@ -29,7 +29,8 @@ wildcard_constraints:
     composition="[A-Z][A-Za-z0-9.]*",
     rate="[0-9.e+-]+",
     seed="[0-9]+",
-    sample=SAMPLE_PATTERN,  # <composition>[_<value><Tag>]..._s<seed> (amorphous_ml/samples.py)
+    # <composition>[_<value><Tag>]..._s<seed> (amorphous_ml/samples.py), or a dataset frame <dataset>_<index>
+    sample=SAMPLE_PATTERN + "|[a-z][a-z0-9_]*_[0-9]+",
 
 
 def system_config(name):
@@ -71,10 +72,41 @@ def samples(system):
 
 
 def structure_file(system, source, sample):
-    """The final structure of a sample: a simulated glass or a refined generated structure."""
+    """The final structure of a sample: a simulated glass, a refined generated structure or a dataset frame."""
     if source == "simulated":
         return f"results/{system}/glasses/{sample}.extxyz"
+    if source not in system_config(system)["models"] and source in system_config(system).get("datasets", {}):
+        return f"results/{system}/datasets/{source}/frames/{sample}.extxyz"
     return f"results/{system}/refined/{source}/{sample}.extxyz"
+
+
+def benchmark_references(system):
+    """Model -> the set it is benchmarked against, where that is not the simulated glasses (e.g. a dataset)."""
+    refs = {name: registry.reference_source(name, m) for name, m in model_configs(system).items()}
+    return {name: ref for name, ref in refs.items() if ref != "simulated"}
+
+
+def reference_samples(system):
+    """(dataset, sample) of every dataset frame some model is benchmarked against."""
+    refs = list(dict.fromkeys(benchmark_references(system).values()))
+    if not refs:
+        return []
+    from amorphous_ml.simulate.datasets import dataset_samples
+
+    out = []
+    for ref in refs:
+        out += [(ref, s.sample) for s in dataset_samples(system_config(system), ref)]
+    return out
+
+
+def target_models(system):
+    """Enabled models asked for target properties (inverse design), with those property names."""
+    out = {}
+    for name, m in model_configs(system).items():
+        props = registry.target_properties(system_config(system), name, m)
+        if props:
+            out[name] = props
+    return out
 
 
 def lammps_resources():
