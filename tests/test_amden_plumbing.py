@@ -68,6 +68,8 @@ BAD = {
                                "systems.si.models.amden.generation.stepz"),
     "dataset the system does not have": (lambda m: m["amden"].update(dataset="nosuchset"),
                                          "systems.si.models.amden.dataset"),
+    "property that is no label of its dataset": (lambda m: m["amden"].update(dataset="anneal"),
+                                                 "systems.si.models.amden.properties[0]"),
 }
 
 
@@ -75,9 +77,6 @@ BAD = {
 def test_bad_amden_section_is_one_line_naming_the_key(case):
     cfg = _config()
     mutate, key = BAD[case]
-    if "dataset" in case:
-        cfg["systems"]["si"]["datasets"] = {}  # (datasets known to the config, none of that name)
-        pytest.importorskip("amorphous_ml.simulate.datasets")
     mutate(cfg["systems"]["si"]["models"])
     with pytest.raises(ConfigError) as err:
         validate_config(cfg, source="config.yaml")

@@ -61,3 +61,15 @@ def test_reference_set_is_the_configured_dataset_or_the_matching_simulated_glass
     assert groups[("quench", "Si", None)][1] == records[:2]  # a dataset itself is compared with the glasses
     with pytest.raises(ValueError, match="needs 'melt' reference structures"):
         benchmark_table([_rec("amden")], references={"amden": "melt"})
+
+
+def test_achieved_values_come_from_the_dataset_label_functions():
+    from amorphous_ml.validate.inverse import measure_targets
+
+    diamond = bulk("Si", "diamond", a=5.431, cubic=True)  # 2.329 g/cm^3 (8 x 28.0855 u in 5.431^3 A^3)
+    diamond.info.update(target_density_g_cm3=2.2, model="amden")
+    result = measure_targets(diamond, {})
+    assert result["targets"] == {"density_g_cm3": 2.2}
+    assert math.isclose(result["achieved"]["density_g_cm3"], 8 * 28.0855 / 6.02214076e23 / (5.431e-8) ** 3, rel_tol=1e-4)
+    with pytest.raises(ValueError, match="no target_<property>"):
+        measure_targets(bulk("Si", "diamond", a=5.431, cubic=True), {})
