@@ -22,6 +22,9 @@ STAGE_MODULES = (
     "amorphous_ml.generate.cli",
     "amorphous_ml.validate.cli",
     "amorphous_ml.validate.properties",
+    "amorphous_ml.validate.inverse",
+    "amorphous_ml.simulate.datasets",
+    "amorphous_ml.validate.labels",
 )
 
 

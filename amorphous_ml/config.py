@@ -122,8 +122,47 @@ def validate_config(config: dict, *, source: str = "config") -> dict:
             key = _key_path(list(err.absolute_path))
             raise ConfigError(f"{source}: {key}: {err.message.splitlines()[0]}")
         raise ConfigError(f"{source}: {_key_path(list(err.absolute_path))}: {err.message.splitlines()[0]}")
+    _validate_models(config, source)
     _check_semantics(config, source)
     return config
+
+
+def load_definition(name: str) -> dict:
+    """One definition of the schema (``definitions.<name>``) with its references inlined."""
+    definitions = yaml.safe_load(SCHEMA_PATH.read_text()).get("definitions", {})
+    return _inline_refs(definitions[name], definitions)
+
+
+def _validate_models(config: dict, source: str) -> None:
+    """Each ``systems.<s>.models.<name>`` against the schema definition of its kind (amorphous_ml.registry).
+
+    ``kind`` defaults to the section's name and is kept in the section; defaults of the kind are filled.
+    """
+    from .registry import ModelKindError, model_requests, section_kind
+
+    for sys_name, system in config["systems"].items():
+        for name, section in system.get("models", {}).items():
+            key = f"systems.{sys_name}.models.{name}"
+            try:
+                kind = section_kind(name, section)
+            except ModelKindError as exc:
+                raise ConfigError(f"{source}: {key}.kind: {exc}") from None
+            body = {k: v for k, v in section.items() if k != "kind"}
+            errors = list(_Validator(load_definition(kind.schema)).iter_errors(body))
+            if errors:
+                err = _best_error(errors)
+                where = _key_path([key, *err.absolute_path])
+                raise ConfigError(f"{source}: {where}: {err.message.splitlines()[0]}")
+            section.clear()
+            section.update(body, kind=kind.name)
+            if section.get("enabled", True):
+                try:
+                    if kind.check is not None:
+                        kind.check(system, section, key)
+                    model_requests(system, name, section)
+                except ValueError as exc:
+                    msg = str(exc)
+                    raise ConfigError(f"{source}: {msg if msg.startswith(key) else f'{key}: {msg}'}") from None
 
 
 def _check_semantics(config: dict, source: str) -> None:
@@ -159,6 +198,7 @@ def _check_semantics(config: dict, source: str) -> None:
         for model, section in system["models"].items():
             if section.get("enabled", True):  # a switched-off model is never run
                 _check_model(system, section, f"{source}: systems.{name}.models.{model}")
+        _check_datasets(name, system, pot, source)
 
 
 #: how far (decades of cooling rate) a conditional model may be asked to extrapolate beyond the rates it
@@ -215,6 +255,37 @@ def _check_model(system: dict, section: dict, key: str) -> None:
                     f"{key}.target_cooling_rates[{i}]: {rate:g} K/ps lies more than {MAX_EXTRAPOLATION_DECADES:g} "
                     f"decade outside the trained cooling rates ({min(system['cooling_rates']):g}-"
                     f"{max(system['cooling_rates']):g} K/ps)")
+
+
+def _check_datasets(name: str, system: dict, pot, source: str) -> None:
+    """What the schema cannot say about ``systems.<name>.datasets``: label names, per-protocol keys."""
+    from .validate.labels import check_labels
+
+    for dname, ds in system.get("datasets", {}).items():
+        key = f"systems.{name}.datasets.{dname}"
+        try:
+            check_labels(ds["labels"], system, key=f"{key}.labels")
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        if ds.get("composition"):
+            missing = {str(e) for e in Composition(ds["composition"]).elements} - set(pot.species)
+            if missing:
+                raise ConfigError(f"{source}: {key}.composition: element(s) {', '.join(sorted(missing))} "
+                                  f"not in potential {pot.name}")
+        liquid = ds["protocol"] == "liquid" or (ds["protocol"] == "quench" and ds["start"] == "liquid")
+        if liquid and isinstance(ds.get("n_atoms"), list):
+            raise ConfigError(f"{source}: {key}.n_atoms: a set made from one liquid run has one size (an integer)")
+        if ds["protocol"] == "melt_quench":
+            if "cooling_rate" not in ds:
+                raise ConfigError(f"{source}: {key}.cooling_rate: required by protocol melt_quench")
+            if ds["hold"]["nvt_ps"]:
+                raise ConfigError(f"{source}: {key}.hold.nvt_ps: melt_quench holds in NPT only (use hold.npt_ps)")
+        melts = ds["protocol"] != "quench" or ds["start"] == "random"
+        if melts and ds["protocol"] != "liquid" and ds["melt"]["temperature"] <= ds["hold"]["temperature"]:
+            raise ConfigError(f"{source}: {key}.melt.temperature: {ds['melt']['temperature']} K must exceed "
+                              f"hold.temperature {ds['hold']['temperature']} K")
+        if ds["seed"] + ds["samples"] + 1 > 900000000:
+            raise ConfigError(f"{source}: {key}.seed: seed + samples exceeds 900000000 (LAMMPS seed range)")
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:

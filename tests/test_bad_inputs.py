@@ -1,6 +1,6 @@
 """Bad input files fail the CLI with one line naming the file (exit 1, no traceback): empty or corrupted
-extxyz given to structure-metrics, refine or train-dm2; a corrupted model.pt or one whose weights do not
-fit the architecture in its model.json, given to generate-dm2."""
+extxyz given to structure-metrics, refine or train; a corrupted model.pt or one whose weights do not
+fit the architecture in its model.json, given to generate."""
 
 from __future__ import annotations
 
@@ -60,15 +60,15 @@ def test_refine_names_an_empty_or_corrupted_extxyz(tmp_path, capsys, case):
 def test_train_names_an_empty_or_corrupted_training_glass(tmp_path, capsys, case):
     bad = tmp_path / "glass.extxyz"
     bad.write_text(BAD_EXTXYZ[case])
-    _fails_in_one_line(capsys, ["train-dm2", "--glasses", str(bad), "--species", "Si", "O", "--out",
+    _fails_in_one_line(capsys, ["train", "--kind", "dm2", "--name", "dm2", "--inputs", str(bad), "--species", "Si", "O", "--out",
                                 str(tmp_path / "m.pt"), "--work-dir", str(tmp_path / "w"), "--no-progress"], bad)
     assert not (tmp_path / "m.pt").exists()
 
 
 def _generate(tmp_path, model):
-    return ["generate-dm2", "--model", str(model), "--composition", "SiO2", "--rate", "10", "--seeds", "1",
-            "--out", str(tmp_path / "g.extxyz"), "--n-atoms", "30", "--density", "2.2",
-            "--params-json", json.dumps({"generation": {"noisy_steps": 2, "clean_steps": 1}}), "--no-progress"]
+    return ["generate", "--model", str(model), "--name", "dm2", "--samples", "SiO2_10Kps_s1",
+            "--out", str(tmp_path / "g.extxyz"), "--no-progress", "--params-json",
+            json.dumps({"generation": {"noisy_steps": 2, "clean_steps": 1, "n_atoms": 30, "density": 2.2}})]
 
 
 def _saved_model(tmp_path, **kw):

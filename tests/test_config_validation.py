@@ -148,9 +148,9 @@ def test_commands_given_no_setting_use_the_schema_defaults(tmp_path):
     save_model(tmp_path / "m.pt", DM2Denoiser(DM2Config(species=["Si", "O"], hidden_irreps="4x0e+2x1o",
                                                           num_layers=1, radial_hidden=8, cond_hidden=4)), "dm2")
     out = tmp_path / "g.extxyz"
-    assert main(["generate-dm2", "--model", str(tmp_path / "m.pt"), "--composition", "SiO2", "--rate", "10",
-                 "--seeds", "1", "--out", str(out), "--n-atoms", "30", "--density", "2.2", "--no-progress",
-                 "--params-json", '{"generation": {"noisy_steps": 1, "clean_steps": 0}}']) == 0
+    assert main(["generate", "--model", str(tmp_path / "m.pt"), "--name", "dm2", "--samples", "SiO2_10Kps_s1",
+                 "--out", str(out), "--no-progress", "--params-json",
+                 '{"generation": {"noisy_steps": 1, "clean_steps": 0, "n_atoms": 30, "density": 2.2}}']) == 0
     lengths = read_structure(out).cell.lengths()
     np.testing.assert_allclose(lengths / lengths[0], _schema_default("dm2", "generation", "aspect"), rtol=1e-9)
 

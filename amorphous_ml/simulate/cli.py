@@ -6,6 +6,7 @@ import json
 
 from .. import io
 from ..config import schema_defaults
+from ..samples import target_columns
 from .binary import check_binary
 from .lammps import Accelerator
 from .protocols import LammpsSettings, elastic, fracture, melt_quench, structure_json
@@ -47,6 +48,7 @@ def _elastic(args) -> int:
     result = elastic(_system(args), structure, args.log, lammps_settings(args))
     result["structure"] = {k: structure.info.get(k) for k in
                            ("system", "composition", "cooling_rate", "seed", "source", "model")}
+    result["structure"].update(target_columns(structure.info))
     result["n_atoms"] = len(structure)
     result["provenance"] = {k: structure.info.get(k) for k in ("code_version", "lammps_version", "potential_sha256")}
     io.write_json(args.out, result)

@@ -79,7 +79,7 @@ def _structure_table(args) -> int:
 
 def _benchmark_table(args) -> int:
     try:
-        table = benchmark_table(load_records(args.inputs), _load_settings(args))
+        table = benchmark_table(load_records(args.inputs), _load_settings(args), json.loads(args.references_json))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     io.write_table(args.out, table)
@@ -135,6 +135,8 @@ def register(subparsers) -> None:
                     "composition and cooling rate, and the noise floor (two halves of that reference).")
     p.add_argument("inputs", nargs="+", help="JSONs from `amorphous-ml structure-metrics`")
     p.add_argument("--out", required=True, help="output CSV")
+    p.add_argument("--references-json", default="{}",
+                   help="source -> its reference source (e.g. a dataset name) where it is not 'simulated'")
     _settings_arg(p)
     p.set_defaults(func=_benchmark_table)
 
@@ -152,3 +154,24 @@ def register(subparsers) -> None:
     p.add_argument("tables", nargs="+", help="structure.csv, elastic.csv, fracture.csv (any subset)")
     p.add_argument("--out", required=True, help="output PNG")
     p.set_defaults(func=_plot_parity)
+
+    p = subparsers.add_parser("extract-frame", help="one frame of a multi-frame extxyz (by its 'sample' info)",
+                              description="Write the frame whose info 'sample' equals --sample to --out.")
+    p.add_argument("--input", required=True, help="multi-frame extxyz (e.g. a dataset)")
+    p.add_argument("--sample", required=True, help="the frame's 'sample' id")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_extract_frame)
+
+
+def _extract_frame(args) -> int:
+    from .. import io
+    from ..cli import UserError
+
+    frames = [a for a in io.read_structures(args.input) if str(a.info.get("sample")) == args.sample]
+    if len(frames) != 1:
+        raise UserError(f"{args.input}: {len(frames)} frames have sample {args.sample!r} (expected one)")
+    atoms = frames[0]
+    atoms.info.setdefault("source", atoms.info.get("dataset"))
+    atoms.info.setdefault("model", "md")
+    io.write_structures(args.out, atoms)
+    return 0

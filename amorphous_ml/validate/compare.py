@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 
 from .. import io
+from ..samples import target_columns
 from .structure import DEFAULT_SETTINGS, distribution_rmsd, quests_overlap
 
-__all__ = ["ID_COLUMNS", "load_records", "structure_table", "reference_groups", "set_distances",
-           "benchmark_table", "split_halves",
-           "mean_fractions"]
+__all__ = ["ID_COLUMNS", "load_records", "structure_table", "choose_reference", "reference_groups", "set_distances",
+           "benchmark_table", "split_halves", "mean_fractions"]
 
 ID_COLUMNS = ["source", "model", "composition", "cooling_rate", "seed", "sample"]
 SIMULATED = "simulated"
@@ -54,6 +54,7 @@ def sample_identity(atoms_info: dict, source: str | None, sample: str | None, st
         "seed": atoms_info.get("seed"),
         "sample": sample or "",
         "structure": str(structure),
+        **target_columns(atoms_info),  # target conditions of a generated structure (target_<name>)
     }
     m = _SAMPLE.match(ident["sample"])
     if m:
@@ -82,9 +83,10 @@ def load_records(json_files) -> list[dict]:
 
 def structure_table(records) -> pd.DataFrame:
     """One row per source and sample: identity columns then every scalar metric."""
-    rows = [{**{k: r["id"].get(k) for k in ID_COLUMNS}, **r["scalars"]} for r in records]
+    targets = sorted({k for r in records for k in r["id"] if k.startswith("target_")})
+    rows = [{**{k: r["id"].get(k) for k in ID_COLUMNS + targets}, **r["scalars"]} for r in records]
     table = pd.DataFrame(rows)
-    first = ID_COLUMNS + [c for c in ("n_atoms", "formula") if c in table.columns]
+    first = ID_COLUMNS + targets + [c for c in ("n_atoms", "formula") if c in table.columns]
     table = table.reindex(columns=first + sorted(c for c in table.columns if c not in first))
     return table.sort_values(["source", "composition", "cooling_rate", "seed"], ignore_index=True,
                              na_position="last")
@@ -96,19 +98,26 @@ def split_halves(records) -> tuple[list, list]:
     return ordered[0::2], ordered[1::2]
 
 
-def reference_groups(records) -> dict[tuple, tuple[list, list]]:
-    """For every non-simulated (source, composition, rate) group: (its records, the matching simulated)."""
-    sims = [r for r in records if r["id"]["source"] == SIMULATED]
+def choose_reference(source: str, composition, rate, records, references: dict | None = None) -> list:
+    """The reference set of one group: every record of ``references[source]`` when the config names one
+    (e.g. a dataset such as ``anneal``), else the simulated glasses of the same composition and cooling
+    rate (then of the composition, then all of them)."""
+    ref_source = (references or {}).get(source, SIMULATED)
+    pool = [r for r in records if r["id"]["source"] == ref_source]
+    if ref_source != SIMULATED:
+        return pool
+    ref = [s for s in pool if s["id"]["composition"] == composition and s["id"]["cooling_rate"] == rate]
+    return ref or [s for s in pool if s["id"]["composition"] == composition] or pool
+
+
+def reference_groups(records, references: dict | None = None) -> dict[tuple, tuple[list, list]]:
+    """For every non-simulated (source, composition, rate) group: (its records, its reference records)."""
     groups: dict[tuple, list] = defaultdict(list)
     for r in records:
         if r["id"]["source"] != SIMULATED:
             groups[(r["id"]["source"], r["id"]["composition"], r["id"]["cooling_rate"])].append(r)
-    out = {}
-    for (source, comp, rate), members in groups.items():
-        ref = [s for s in sims if s["id"]["composition"] == comp and s["id"]["cooling_rate"] == rate]
-        ref = ref or [s for s in sims if s["id"]["composition"] == comp] or sims
-        out[(source, comp, rate)] = (members, ref)
-    return out
+    return {(source, comp, rate): (members, choose_reference(source, comp, rate, records, references))
+            for (source, comp, rate), members in groups.items()}
 
 
 def _mean_curve(records, family: str, key: str):
@@ -206,7 +215,7 @@ def _noise_floor(reference, settings) -> dict[str, float]:
     return set_distances(a, b, settings)
 
 
-def benchmark_table(records, settings: dict | None = None) -> pd.DataFrame:
+def benchmark_table(records, settings: dict | None = None, references: dict | None = None) -> pd.DataFrame:
     """One row per source: distances to the matching simulated reference and their noise floor.
 
     The ``simulated`` row holds the distance between the two halves of each composition and cooling
@@ -220,23 +229,24 @@ def benchmark_table(records, settings: dict | None = None) -> pd.DataFrame:
         sim_groups[(r["id"]["composition"], r["id"]["cooling_rate"])].append(r)
     if sims:
         noise = _weighted([(len(g), _noise_floor(g, settings)) for g in sim_groups.values()])
-        rows.append({"source": SIMULATED, "n_samples": len(sims), "n_reference": len(sims),
+        rows.append({"source": SIMULATED, "reference": SIMULATED, "n_samples": len(sims), "n_reference": len(sims),
                      **noise, **{f"{k}_noise": v for k, v in noise.items()}})
     by_source: dict[str, list] = defaultdict(list)
-    for (source, _, _), (members, ref) in reference_groups(records).items():
+    for (source, _, _), (members, ref) in reference_groups(records, references).items():
         by_source[source].append((members, ref))
     for source, groups in sorted(by_source.items()):
-        if not sims:
-            raise ValueError(f"benchmark of {source!r} needs simulated reference glasses; none were given")
+        reference = (references or {}).get(source, SIMULATED)
+        if any(not ref for _, ref in groups):
+            raise ValueError(f"benchmark of {source!r} needs {reference!r} reference structures; none were given")
         dist = _weighted([(len(m), set_distances(m, ref, settings)) for m, ref in groups])
         noise = _weighted([(len(m), _noise_floor(ref, settings)) for m, ref in groups])
-        rows.append({"source": source, "n_samples": sum(len(m) for m, _ in groups),
+        rows.append({"source": source, "reference": reference, "n_samples": sum(len(m) for m, _ in groups),
                      "n_reference": len({id(r) for _, ref in groups for r in ref}),
                      **dist, **{f"{k}_noise": v for k, v in noise.items()}})
     table = pd.DataFrame(rows)
-    metric_cols = sorted(c for c in table.columns if c not in ("source", "n_samples", "n_reference")
+    metric_cols = sorted(c for c in table.columns if c not in ("source", "reference", "n_samples", "n_reference")
                          and not c.endswith("_noise"))
-    ordered = ["source", "n_samples", "n_reference"]
+    ordered = ["source", "reference", "n_samples", "n_reference"]
     for c in metric_cols:
         ordered += [c, f"{c}_noise"]
     return table.reindex(columns=ordered)

@@ -2,7 +2,9 @@
 import shlex
 import sys
 
-from amorphous_ml.config import ConfigError, sample_id, validate_config
+from amorphous_ml.config import ConfigError, validate_config
+from amorphous_ml import registry
+from amorphous_ml.samples import SAMPLE_PATTERN
 from amorphous_ml.simulate.params import (
     as_json,
     elastic_params,
@@ -24,10 +26,12 @@ AML = f"{shlex.quote(sys.executable)} -m amorphous_ml"
 wildcard_constraints:
     system="[a-z][a-z0-9_]*",
     source="[a-z][a-z0-9_]*",
+    model="[a-z][a-z0-9_]*",
     composition="[A-Z][A-Za-z0-9.]*",
     rate="[0-9.e+-]+",
     seed="[0-9]+",
-    sample="[A-Z][A-Za-z0-9.]*_[0-9.e+-]+Kps_s[0-9]+",
+    # <composition>[_<value><Tag>]..._s<seed> (amorphous_ml/samples.py), or a dataset frame <dataset>_<index>
+    sample=SAMPLE_PATTERN + "|[a-z][a-z0-9_]*_[0-9]+",
 
 
 def system_config(name):
@@ -40,13 +44,7 @@ def system_config(name):
 
 
 def simulated_samples(system):
-    s = system_config(system)
-    return [
-        sample_id(comp, rate, s["seed"] + i)
-        for comp in s["compositions"]
-        for rate in s["cooling_rates"]
-        for i in range(s["samples_per_rate"])
-    ]
+    return registry.simulated_samples(system_config(system))
 
 
 def model_configs(system):
@@ -54,15 +52,16 @@ def model_configs(system):
     return {k: m for k, m in system_config(system)["models"].items() if m.get("enabled", True)}
 
 
+def model_section(system, model):
+    models = system_config(system)["models"]
+    if model not in models:
+        raise ValueError(f"system {system!r} has no model {model!r}; configured: {', '.join(models) or 'none'}")
+    return models[model]
+
+
 def generated_samples(system, model):
-    s = system_config(system)
-    m = s["models"][model]
-    return [
-        sample_id(comp, rate, m.get("seed", 0) + i)
-        for comp in (m.get("compositions") or s["compositions"])
-        for rate in (m.get("target_cooling_rates") or s["cooling_rates"])
-        for i in range(m.get("samples_per_rate", 1))
-    ]
+    """Sample ids a model section asks for (its kind's requests: compositions x conditions x seeds)."""
+    return [r.sample for r in registry.model_requests(system_config(system), model, model_section(system, model))]
 
 
 def samples(system):
@@ -74,10 +73,41 @@ def samples(system):
 
 
 def structure_file(system, source, sample):
-    """The final structure of a sample: a simulated glass or a refined generated structure."""
+    """The final structure of a sample: a simulated glass, a refined generated structure or a dataset frame."""
     if source == "simulated":
         return f"results/{system}/glasses/{sample}.extxyz"
+    if source not in system_config(system)["models"] and source in system_config(system).get("datasets", {}):
+        return f"results/{system}/datasets/{source}/frames/{sample}.extxyz"
     return f"results/{system}/refined/{source}/{sample}.extxyz"
+
+
+def benchmark_references(system):
+    """Model -> the set it is benchmarked against, where that is not the simulated glasses (e.g. a dataset)."""
+    refs = {name: registry.reference_source(name, m) for name, m in model_configs(system).items()}
+    return {name: ref for name, ref in refs.items() if ref != "simulated"}
+
+
+def reference_samples(system):
+    """(dataset, sample) of every dataset frame some model is benchmarked against."""
+    refs = list(dict.fromkeys(benchmark_references(system).values()))
+    if not refs:
+        return []
+    from amorphous_ml.simulate.datasets import dataset_samples
+
+    out = []
+    for ref in refs:
+        out += [(ref, s.sample) for s in dataset_samples(system_config(system), ref)]
+    return out
+
+
+def target_models(system):
+    """Enabled models asked for target properties (inverse design), with those property names."""
+    out = {}
+    for name, m in model_configs(system).items():
+        props = registry.target_properties(system_config(system), name, m)
+        if props:
+            out[name] = props
+    return out
 
 
 def lammps_resources():

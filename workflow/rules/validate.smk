@@ -8,7 +8,8 @@ def analysis_json(system):
 
 
 def structure_metric_files(system, suffix=".json"):
-    return [f"results/{system}/structure/{src}/{s}{suffix}" for src, s in samples(system)]
+    """Every sample's metrics, and those of the dataset frames models are benchmarked against."""
+    return [f"results/{system}/structure/{src}/{s}{suffix}" for src, s in samples(system) + reference_samples(system)]
 
 
 def structure_plot_kinds(system):
@@ -23,7 +24,9 @@ def validation_targets(system):
     """Everything the validate stage produces for one system (tables, figures)."""
     return [f"results/{system}/structure.csv", f"results/{system}/benchmark.csv"] + [
         f"results/{system}/plots/{kind}.png" for kind in structure_plot_kinds(system)
-    ] + [f"results/{system}/plots/parity.png"]
+    ] + [f"results/{system}/plots/parity.png"] + (
+        [f"results/{system}/inverse_design.csv"] if target_models(system) else []
+    )
 
 
 rule structure_metrics:
@@ -85,12 +88,14 @@ rule benchmark_table:
         "results/{system}/benchmarks/benchmark_table.tsv"
     params:
         analysis=lambda w: analysis_json(w.system),
+        references=lambda w: as_json(benchmark_references(w.system)),
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
     shell:
-        f"{AML} benchmark-table {{input.json}} --settings-json {{params.analysis:q}} --out {{output}} > {{log}} 2>&1"
+        f"{AML} benchmark-table {{input.json}} --settings-json {{params.analysis:q}} "
+        "--references-json {params.references:q} --out {output} > {log} 2>&1"
 
 
 rule plot_structure:
@@ -146,3 +151,65 @@ rule validate:
     """Target: every system's structure and benchmark tables and validation figures."""
     input:
         [target for system in config["systems"] for target in validation_targets(system)],
+
+
+# Reference sets and inverse design (code: amorphous_ml/validate/inverse.py, labels.py).
+
+
+rule dataset_frame:
+    """One frame of a dataset as its own file, for the structure metrics of a reference set."""
+    input:
+        "results/{system}/datasets/{dataset}.extxyz",
+    output:
+        "results/{system}/datasets/{dataset}/frames/{sample}.extxyz",
+    log:
+        "logs/{system}/datasets/{dataset}/frames/{sample}.log",
+    shell:
+        f"{AML} extract-frame --input {{input}} --sample {{wildcards.sample}} --out {{output}} > {{log}} 2>&1"
+
+
+def target_label_system(system, model):
+    """The slices of the system config the labels of a model's target properties read."""
+    from amorphous_ml.validate.labels import label_params
+
+    return as_json(label_params(system_config(system), target_models(system)[model])["system"])
+
+
+rule measure_targets:
+    input:
+        structure="results/{system}/refined/{model}/{sample}.extxyz",
+    output:
+        "results/{system}/inverse/{model}/{sample}.json",
+    log:
+        "logs/{system}/inverse/{model}/{sample}.log",
+    benchmark:
+        "results/{system}/benchmarks/inverse/{model}/{sample}.tsv"
+    params:
+        system=lambda w: target_label_system(w.system, w.model),
+        log_dir=lambda w: f"logs/{w.system}/inverse/{w.model}",
+    threads: config["lammps"]["threads"]
+    resources:
+        **lammps_resources(),
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        f"{AML} measure-targets --structure {{input.structure}} --system-json {{params.system:q}} "
+        "--model {wildcards.model} --sample {wildcards.sample} --out {output} --log-dir {params.log_dir} "
+        + LAMMPS_ARGS + " > {log} 2>&1"
+
+
+rule inverse_design_table:
+    input:
+        measured=lambda w: [f"results/{w.system}/inverse/{m}/{s}.json" for m in target_models(w.system)
+                            for s in generated_samples(w.system, m)],
+        training=lambda w: sorted({f for m in target_models(w.system) for f in model_training_inputs(w.system, m)}),
+    output:
+        csv=report("results/{system}/inverse_design.csv", caption="../report/inverse_design.rst", category="Benchmark"),
+        summary="results/{system}/inverse_design_summary.csv",
+    log:
+        "logs/{system}/inverse_design_table.log",
+    params:
+        training=lambda w: as_json({m: model_training_inputs(w.system, m) for m in target_models(w.system)}),
+    shell:
+        f"{AML} inverse-design-table {{input.measured}} --training-json {{params.training:q}} "
+        "--out {output.csv} --summary {output.summary} > {log} 2>&1"

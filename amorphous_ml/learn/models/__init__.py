@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from .amden import AMDEN, AMDENConfig
 from .dm2 import DM2Config, DM2Denoiser
 
-MODELS = {"dm2": DM2Denoiser}
+MODELS = {"dm2": DM2Denoiser, "amden": AMDEN}
 
-__all__ = ["MODELS", "DM2Config", "DM2Denoiser"]
+__all__ = ["MODELS", "DM2Config", "DM2Denoiser", "AMDEN", "AMDENConfig"]

@@ -1,0 +1,350 @@
+"""Registry of generative model kinds: the one place where the workflow learns what a model kind is.
+
+A config section ``systems.<system>.models.<name>`` has a ``kind`` (default: its name) naming an entry of
+:data:`KINDS`. Each :class:`ModelKind` supplies
+
+* ``schema``: the definition in ``workflow/schemas/config.schema.yaml`` its section is validated against
+  (defaults filled, unknown keys rejected, errors name ``systems.<system>.models.<name>.<key>``);
+* ``workflow_keys``: keys of its section that steer the workflow (what to generate, refine settings)
+  rather than the trained model; every other key is passed to training (and is a rerun trigger of it);
+* ``generation_keys``: keys of its section the sampler needs (passed to generation, part of the resume key);
+* ``requests(system_config, section)``: the structures the config asks for, as :class:`Request`
+  (composition, conditions, seed), whose :attr:`Request.sample` id names the files;
+* ``condition_names(generation_params)``: the conditions its sample ids carry (to parse an id back);
+* ``train(inputs, out, work_dir, params, species, device, progress, stop_after)``: train on the extxyz
+  files ``inputs`` and write ``out`` (.pt + .json, :func:`amorphous_ml.learn.train.save_model`);
+* ``sample(model_path, composition, conditions, seeds, params, device, work_dir, progress, stop_after)``:
+  one structure per seed (ASE, real atoms only) and the parameters to record in their provenance;
+* ``checkpoint_kinds``: the ``kind`` values its ``model.json`` files may hold.
+
+What a model trains on is the same for every kind (:func:`training_inputs`): the melt-quenched glasses of
+its compositions, or, with ``dataset: <name>`` in its section, ``results/{system}/datasets/<name>.extxyz``.
+The rules (``train_model``, ``generate_model``, ``refine_generated``), the CLI (``train``, ``generate``), the
+generation driver (:mod:`amorphous_ml.generate.batch`), refine and the tables never branch on the kind.
+Adding a model = its modules, its schema definition and an entry here.
+
+This module imports no torch (the Snakefile imports it to build the DAG); the kinds' functions import
+their modules when called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from .samples import conditions_from_tags, parse_sample, sample_name
+
+__all__ = ["Request", "ModelKind", "KINDS", "ModelKindError", "get_kind", "section_kind", "training_params",
+           "generation_params", "training_inputs", "simulated_samples", "model_requests", "requests_from_samples",
+           "reference_source", "target_properties", "read_model_kind", "model_hash"]
+
+
+class ModelKindError(ValueError):
+    """An unknown or mismatched model kind (config or model.json); the message is one line."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One structure a model is asked for: its composition, its conditions (name -> value) and seed."""
+
+    composition: str
+    conditions: tuple[tuple[str, float], ...]
+    seed: int
+
+    @classmethod
+    def make(cls, composition: str, conditions: Mapping[str, float], seed: int) -> "Request":
+        return cls(composition, tuple((k, float(v)) for k, v in conditions.items()), int(seed))
+
+    @property
+    def condition_dict(self) -> dict[str, float]:
+        return dict(self.conditions)
+
+    @property
+    def sample(self) -> str:
+        return sample_name(self.composition, self.condition_dict, self.seed)
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    name: str
+    schema: str
+    description: str
+    train: Callable
+    sample: Callable
+    requests: Callable[[dict, dict], list[Request]]
+    condition_names: Callable[[dict], list[str]]
+    workflow_keys: frozenset = frozenset({"kind", "enabled", "compositions", "dataset", "generation", "refine"})
+    generation_keys: tuple[str, ...] = ("generation",)
+    checkpoint_kinds: tuple[str, ...] = field(default=())
+    #: optional semantic check of a validated section: ``check(system, section, key)`` raises ValueError
+    #: with a message starting with the offending key below ``key`` (e.g. ``targets[0].foo: ...``)
+    check: Callable | None = None
+
+    def accepts_checkpoint(self, kind: str) -> bool:
+        return kind in (self.checkpoint_kinds or (self.name,))
+
+
+# ---------------------------------------------------------------------------------------------- DM2
+DM2_WORKFLOW_KEYS = frozenset({"kind", "enabled", "target_cooling_rates", "samples_per_rate", "compositions",
+                               "generation", "refine"})
+
+
+def _dm2_requests(system: dict, section: dict) -> list[Request]:
+    """Every composition x target cooling rate x ``samples_per_rate`` seeds (from ``seed``)."""
+    return [Request.make(comp, {"cooling_rate": rate}, section.get("seed", 0) + i)
+            for comp in (section.get("compositions") or system["compositions"])
+            for rate in (section.get("target_cooling_rates") or system["cooling_rates"])
+            for i in range(section.get("samples_per_rate", 1))]
+
+
+def split_dm2_params(params: dict) -> tuple[dict, dict]:
+    """DM2 training params (section minus workflow keys) -> (model params incl. sigma range, TrainConfig fields)."""
+    from .learn.train import TrainConfig
+
+    section = {k: v for k, v in params.items() if k not in DM2_WORKFLOW_KEYS}
+    train_params = dict(section.pop("training", {}))
+    if "seed" in section:
+        train_params.setdefault("seed", section.pop("seed"))
+    unknown = set(train_params) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown training keys {sorted(unknown)}")
+    return section, train_params
+
+
+def _dm2_train(inputs, out, work_dir, params: dict, species: Sequence[str], device: str = "cpu",
+               progress: bool = True, stop_after: int | None = None) -> dict:
+    from .learn.denoise import train_dm2
+
+    model_params, train_params = split_dm2_params(params)
+    model_params["species"] = list(species)
+    return train_dm2(inputs, out, work_dir, model_params, train_params, device=device, progress=progress,
+                     stop_after=stop_after)
+
+
+def _dm2_sample(model_path, composition: str, conditions: dict, seeds: Sequence[int], params: dict,
+                device: str = "cpu", work_dir=None, progress: bool = True, stop_after: int | None = None):
+    from .generate.dm2 import Schedule, generate_structures
+    from .learn.train import load_model
+    from .simulate.systems import atom_counts
+
+    from .config import schema_defaults
+
+    gen = {**schema_defaults("dm2", "generation"), **params.get("generation", {})}  # defaults: the schema only
+    model = load_model(model_path, device=device)
+    schedule = Schedule(noisy_steps=int(gen["noisy_steps"]), clean_steps=int(gen["clean_steps"]),
+                        s_max=float(gen["s_max"]), s_min=float(gen["s_min"]))
+    counts = atom_counts(composition, int(gen["n_atoms"]))
+    symbols = [el for el, n in counts.items() for _ in range(n)]
+    aspect = tuple(gen["aspect"])
+    angles = tuple(gen["angles"])
+    pore = float(gen["pore_radius"])
+    rate = conditions["cooling_rate"]
+    frames = generate_structures(model, symbols, list(seeds), rate, schedule, density=gen.get("density"),
+                                 aspect=aspect, angles=angles, pore_radius=pore, device=device, work_dir=work_dir,
+                                 checkpoint_every=int(gen["checkpoint_every"]), progress=progress,
+                                 stop_after=stop_after)
+    record = {"model": str(model_path), "schedule": schedule.__dict__, "n_atoms": len(symbols), "aspect": aspect,
+              "angles": angles, "pore_radius": pore, "density": frames[0].info["density_gcc"]}
+    return frames, record
+
+
+DM2 = ModelKind(
+    name="dm2", schema="dm2",
+    description="DM2 E(3)-equivariant denoiser conditioned on log10(cooling rate) (learn/denoise.py, generate/dm2.py)",
+    train=_dm2_train, sample=_dm2_sample, requests=_dm2_requests,
+    condition_names=lambda params: ["cooling_rate"],
+    workflow_keys=DM2_WORKFLOW_KEYS,
+)
+
+# -------------------------------------------------------------------------------------------- AMDEN
+AMDEN_WORKFLOW_KEYS = frozenset({"kind", "enabled", "dataset", "compositions", "targets", "samples_per_target",
+                                 "reference", "generation", "refine"})
+
+
+def _amden_requests(system: dict, section: dict) -> list[Request]:
+    """``samples_per_target`` structures per target (each its own seed), or unconditioned ones without targets."""
+    comp = (section.get("compositions") or system["compositions"])[0]
+    targets = section.get("targets") or [{}]
+    n = int(section.get("samples_per_target", 1))
+    seed = int(section.get("seed", 0))
+    return [Request.make(comp, t, seed + j * n + i) for j, t in enumerate(targets) for i in range(n)]
+
+
+def _amden_check(system: dict, section: dict, key: str) -> None:
+    """Target names must be properties the model is conditioned on; their values finite."""
+    import math
+
+    props = list(section.get("properties") or [])
+    for j, target in enumerate(section.get("targets") or []):
+        for name, value in target.items():
+            if name not in props:
+                raise ValueError(f"{key}.targets[{j}].{name}: not a property this model is conditioned on "
+                                 f"(properties: {', '.join(props) or 'none'})")
+            if not math.isfinite(float(value)):
+                raise ValueError(f"{key}.targets[{j}].{name}: {value} is not finite")
+    if section.get("generation", {}).get("hmc", {}).get("enabled") and not section.get("energy"):
+        raise ValueError(f"{key}.generation.hmc.enabled: HMC needs the energy-based variant (energy: true)")
+    if section.get("dataset"):
+        datasets = system.get("datasets")
+        if isinstance(datasets, dict):
+            if section["dataset"] not in datasets:
+                raise ValueError(f"{key}.dataset: {section['dataset']!r} is not a dataset of this system "
+                                 f"({', '.join(datasets) or 'none'})")
+            labels = datasets[section["dataset"]].get("labels")
+            if labels is not None:
+                for i, name in enumerate(props):
+                    if name not in labels:
+                        raise ValueError(f"{key}.properties[{i}]: {name!r} is not a label of dataset "
+                                         f"{section['dataset']!r} (labels: {', '.join(labels) or 'none'})")
+
+
+def _amden_train(inputs, out, work_dir, params: dict, species: Sequence[str], device: str = "cpu",
+                 progress: bool = True, stop_after: int | None = None) -> dict:
+    from .learn.amden import train_amden
+    from .learn.data import load_glasses
+
+    params = {k: v for k, v in params.items() if k not in AMDEN_WORKFLOW_KEYS}
+    return train_amden(load_glasses(inputs), out, work_dir, params, device=device, progress=progress,
+                       stop_after=stop_after)
+
+
+def _amden_sample(model_path, composition: str, conditions: dict, seeds: Sequence[int], params: dict,
+                  device: str = "cpu", work_dir=None, progress: bool = True, stop_after: int | None = None):
+    """AMDEN's sampler per run of consecutive seeds (sample k of a call has seed ``seed + k``)."""
+    from .generate.amden import generate_amden
+
+    runs: list[list[int]] = []
+    for s in seeds:
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    frames, reports = [], []
+    for run in runs:
+        f, report = generate_amden(model_path, len(run), dict(conditions) or None, params, run[0], device=device,
+                                   progress=progress, work_dir=work_dir)
+        frames += f
+        reports.append(report)
+    record = {"model": str(model_path), "generation": params.get("generation", {}), "targets": dict(conditions),
+              "reports": reports}
+    return frames, record
+
+
+AMDEN = ModelKind(
+    name="amden", schema="amden",
+    description="AMDEN property-conditioned score SDE with ghost atoms, guidance and HMC (learn/amden.py, "
+                "generate/amden.py)",
+    train=_amden_train, sample=_amden_sample, requests=_amden_requests,
+    condition_names=lambda params: list(params.get("properties") or []),
+    workflow_keys=AMDEN_WORKFLOW_KEYS, generation_keys=("generation", "properties"), check=_amden_check,
+)
+
+#: every model kind, by name
+KINDS: dict[str, ModelKind] = {k.name: k for k in (DM2, AMDEN)}
+
+
+# ----------------------------------------------------------------------------------- generic helpers
+def get_kind(name: str) -> ModelKind:
+    try:
+        return KINDS[name]
+    except (KeyError, TypeError):
+        raise ModelKindError(f"unknown model kind {name!r} (known: {', '.join(sorted(KINDS))})") from None
+
+
+def section_kind(name: str, section: dict) -> ModelKind:
+    """The kind of the config section ``models.<name>`` (its ``kind``, default its name)."""
+    return get_kind(section.get("kind", name))
+
+
+def training_params(name: str, section: dict) -> dict:
+    """The part of a model section that determines the trained model (training's params and rerun trigger)."""
+    kind = section_kind(name, section)
+    return {k: v for k, v in section.items() if k not in kind.workflow_keys}
+
+
+def generation_params(name: str, section: dict) -> dict:
+    """The part of a model section its sampler reads (generation's params, part of its resume key)."""
+    kind = section_kind(name, section)
+    return {k: section[k] for k in kind.generation_keys if k in section}
+
+
+def simulated_samples(system: dict) -> list[str]:
+    """Ids of the melt-quenched glasses of a system config: composition x rate x samples_per_rate seeds."""
+    return [sample_name(comp, {"cooling_rate": rate}, system["seed"] + i)
+            for comp in system["compositions"]
+            for rate in system["cooling_rates"]
+            for i in range(system["samples_per_rate"])]
+
+
+def training_inputs(system_name: str, system: dict, name: str, section: dict) -> list[str]:
+    """The extxyz files a model trains on: ``dataset: <name>`` or the glasses of its compositions."""
+    section_kind(name, section)
+    if section.get("dataset"):
+        return [f"results/{system_name}/datasets/{section['dataset']}.extxyz"]
+    comps = section.get("compositions") or system["compositions"]
+    return [f"results/{system_name}/glasses/{sid}.extxyz" for sid in simulated_samples(system)
+            if parse_sample(sid)[0] in comps]
+
+
+def model_requests(system: dict, name: str, section: dict) -> list[Request]:
+    """The structures a model section asks for; two requests with one id are a config error."""
+    reqs = section_kind(name, section).requests(system, section)
+    seen: dict[str, Request] = {}
+    for r in reqs:
+        if r.sample in seen:
+            raise ValueError(f"models.{name}: two requested structures share the id {r.sample!r} "
+                             "(conditions equal to 6 significant digits and the same seed)")
+        seen[r.sample] = r
+    return reqs
+
+
+def requests_from_samples(kind: ModelKind, samples: Sequence[str], params: dict) -> list[Request]:
+    """Parse sample ids back into requests with the condition names the kind declares."""
+    names = kind.condition_names(params)
+    out = []
+    for s in samples:
+        comp, tokens, seed = parse_sample(s)
+        out.append(Request.make(comp, conditions_from_tags(tokens, names, s), seed))
+    return out
+
+
+def reference_source(name: str, section: dict) -> str:
+    """What a model is benchmarked against: its ``reference``, else the dataset it trained on, else the glasses."""
+    return section.get("reference") or section.get("dataset") or "simulated"
+
+
+def target_properties(system: dict, name: str, section: dict) -> list[str]:
+    """Properties a model is asked to hit (its requests' conditions stored as ``target_<name>``)."""
+    from .samples import condition_info_key
+
+    names = {k for r in model_requests(system, name, section) for k, _ in r.conditions}
+    return sorted(n for n in names if condition_info_key(n) != n)
+
+
+def read_model_kind(model_path) -> tuple[ModelKind, dict]:
+    """The registered kind of a model file from its ``.json``; one-line errors naming the file."""
+    meta_path = Path(model_path).with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{meta_path}: model config missing (a model is <stem>.pt + <stem>.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelKindError(f"{meta_path}: not a model config (invalid JSON: {exc})") from None
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    for k in KINDS.values():
+        if k.accepts_checkpoint(kind):
+            return k, meta
+    known = sorted({c for k in KINDS.values() for c in (k.checkpoint_kinds or (k.name,))})
+    raise ModelKindError(f"{meta_path}: unknown model kind {kind!r} (known: {', '.join(known)})")
+
+
+def model_hash(model_path) -> str:
+    """sha256 of the model's weights and config files (``.pt`` bytes, then ``.json`` bytes)."""
+    h = hashlib.sha256()
+    for p in (Path(model_path), Path(model_path).with_suffix(".json")):
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
