@@ -16,17 +16,18 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-_LOOP = re.compile(r"(\S+) on \d+ procs for (\d+) steps with (\d+) atoms\s+([\d.]+)% CPU use")
+_LOOP = re.compile(r"(\S+) on \d+ procs for (\d+) steps with (\d+) atoms")
+_CPU = re.compile(r"([\d.]+)% CPU use")
 
 
 def log_cost(path: Path) -> tuple[float, float, float]:
     """(CPU seconds, MD atom-steps, all atom-steps incl. minimiser iterations) of one LAMMPS log."""
     cpu = md = steps = 0.0
     for block in path.read_text(errors="replace").split("Loop time of ")[1:]:
-        m = _LOOP.match(block)
-        if not m:
+        m, c = _LOOP.match(block), _CPU.search(block)
+        if not m or not c:
             continue
-        t, n, atoms, pct = float(m[1]), int(m[2]), int(m[3]), float(m[4])
+        t, n, atoms, pct = float(m[1]), int(m[2]), int(m[3]), float(c[1])
         cpu += t * min(pct, 100.0) / 100.0
         steps += n * atoms
         if "Minimization stats" not in block:  # a minimiser's loop line is followed by its stats
@@ -64,7 +65,7 @@ def main() -> None:
     ap.add_argument("--paper", default=str(Path(__file__).resolve().parents[1] / "configs" / "paper.yaml"))
     args = ap.parse_args()
     work = Path(args.workdir)
-    cost = defaultdict(lambda: [0.0, 0.0, 0.0, 0])
+    cost = defaultdict(lambda: [0.0, 0.0, 0.0])
     for log in sorted(work.glob("logs/*/datasets/*/**/*.lammps.log")):
         system, dataset = log.relative_to(work / "logs").parts[:3:2]
         c = log_cost(log)
