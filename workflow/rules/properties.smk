@@ -142,3 +142,9 @@ rule dataset_table:
         "logs/{system}/dataset_table.log",
     shell:
         f"{AML} dataset-table {{input}} --out {{output}} > {{log}} 2>&1"
+
+
+# Gathering and the table are cheap: they stay on the submitting host under a cluster executor.
+localrules:
+    dataset,
+    dataset_table,
