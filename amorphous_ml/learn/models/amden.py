@@ -247,6 +247,8 @@ CONFIG_SCHEMA = {
                           "description": "atoms/A^3 the ghosts fill each training box to (uniform in this range)"},
         "property_dropout": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1,
                              "description": "probability a property is replaced by its null embedding in training"},
+        "property_dropout_all": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1,
+                                 "description": "probability all properties of a structure are null at once (trains the unconditional score)"},
         "null_embedding": {"enum": ["learned", "zero"], "default": "learned"},
         "property_embed": {"type": "integer", "minimum": 1, "default": 8},
         "hidden": {"type": "integer", "minimum": 1, "default": 32, "description": "paper 128"},
