@@ -17,7 +17,9 @@ steps, 2000 with HMC). Ghosts fill the box to 0.1 atoms/Å^3 (a-Si: 2x the atoms
 (``--paper-batch``, default 1: memory) and scaled linearly to batch 8; the paper-size energy variant's
 training (double backward) is timed with 2 layers and scaled by 4 to 8 layers (memory), as printed.
 
-    python benchmarks/bench_amden.py [--cases laptop paper] [--threads 2] [--json out.json]
+``dm2_ratio``: the laptop AMDEN training step against the laptop DM2 step, interleaved (same load).
+
+    python benchmarks/bench_amden.py [--cases laptop paper dm2_ratio] [--threads 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ase import Atoms
 from ase.build import bulk
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -44,12 +47,18 @@ PAPER = dict(hidden=128, channels=8, layers=8, cutoff=6.5)
 
 
 def si_frames(n_atoms: int, n: int = 2):
-    """Diamond-like Si at 2.33 g/cm^3, rattled (n_atoms = 8 * k^3)."""
+    """Si at 2.33 g/cm^3 in a cube: rattled diamond when n_atoms = 8 k^3, else uniform random positions
+    (the cost depends on the number of neighbours, i.e. on the number density, not on the order)."""
     k = round((n_atoms / 8) ** (1 / 3))
     frames = []
     for s in range(n):
-        a = bulk("Si", "diamond", a=5.43, cubic=True).repeat((k, k, k))
-        a.rattle(0.2, seed=s)
+        if 8 * k ** 3 == n_atoms:
+            a = bulk("Si", "diamond", a=5.43, cubic=True).repeat((k, k, k))
+            a.rattle(0.2, seed=s)
+        else:
+            length = (n_atoms * 28.0855 / 6.02214076e23 / 2.33 * 1e24) ** (1 / 3)
+            pos = np.random.default_rng(s).uniform(0, length, (n_atoms, 3))
+            a = Atoms(["Si"] * n_atoms, positions=pos, cell=[length] * 3, pbc=True)
         frames.append(a)
     return frames
 
@@ -154,9 +163,47 @@ def run_case(name: str, n_atoms: int, arch: dict, train_batch: int, time_batch: 
     return res
 
 
+def ratio_to_dm2(rounds: int) -> dict:
+    """Laptop AMDEN training step (a-Si, 64 atoms + ghosts, batch 2) against the laptop DM2 step (300-atom
+    a-SiO2 at 2.2 g/cm^3, batch 2, config.yaml's model), interleaved round by round so that both see the
+    same machine load; the ratio of medians turns the README's idle DM2 training time into an AMDEN one."""
+    from amorphous_ml.learn.denoise import make_denoising_loss
+    from amorphous_ml.learn.data import structures_from_atoms
+    from amorphous_ml.learn.models.dm2 import DM2Config, DM2Denoiser
+
+    rng = np.random.default_rng(0)
+    length = (100 * (28.0855 + 2 * 15.999) / 6.02214076e23 / 2.2 * 1e24) ** (1 / 3)
+    silica = [Atoms(["Si"] * 100 + ["O"] * 200, positions=rng.uniform(0, length, (300, 3)), cell=[length] * 3, pbc=True)
+              for _ in range(2)]
+    dm2 = DM2Denoiser(DM2Config(species=["Si", "O"], hidden_irreps="16x0e+8x1o", cutoff=4.0, conditional=False))
+    dm2_batch = collate(structures_from_atoms(silica, ["Si", "O"], label_key=None))
+    dm2_loss = make_denoising_loss()
+    frames = si_frames(64)
+    cfg = model_config(frames, {"hidden": 32, "channels": 4, "layers": 3, "cutoff": 5.0})
+    amden = AMDEN(cfg)
+    a_batch = collate(amden_structures(frames, cfg.species, [], {}))
+    a_loss = make_amden_loss()
+    gen = torch.Generator().manual_seed(0)
+    opts = {"dm2": torch.optim.Adam(dm2.parameters()), "amden": torch.optim.Adam(amden.parameters())}
+    steps = {"dm2": lambda: dm2_loss(dm2, dm2_batch, gen), "amden": lambda: a_loss(amden, a_batch, gen)}
+    times = {"dm2": [], "amden": []}
+    for r in range(rounds + 1):
+        for name in (("dm2", "amden") if r % 2 else ("amden", "dm2")):
+            t = time.perf_counter()
+            opts[name].zero_grad()
+            steps[name]().backward()
+            opts[name].step()
+            if r:
+                times[name].append(time.perf_counter() - t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"dm2_step_s": med["dm2"], "amden_step_s": med["amden"], "amden_over_dm2": med["amden"] / med["dm2"],
+            "rounds": rounds}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", nargs="+", default=["laptop", "paper"], choices=["laptop", "paper"])
+    ap.add_argument("--cases", nargs="+", default=["laptop", "paper", "dm2_ratio"],
+                    choices=["laptop", "paper", "dm2_ratio"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--paper-batch", type=int, default=1, help="structures per timed paper-size training step")
@@ -167,7 +214,9 @@ def main() -> None:
     out = {"threads": args.threads, "load_before": load0, "cases": []}
     laptop = {"hidden": 32, "channels": 4, "layers": 3, "cutoff": 5.0}
     for case in args.cases:
-        if case == "laptop":
+        if case == "dm2_ratio":
+            r = ratio_to_dm2(max(10, 4 * args.repeats))
+        elif case == "laptop":
             r = run_case("a-Si laptop", 64, laptop, 2, 2, 100, 1000, args.repeats, None)
         else:
             r = run_case("a-Si paper", 256, PAPER, 8, args.paper_batch, 200, 2000, max(2, args.repeats // 2), 2)
