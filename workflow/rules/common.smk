@@ -10,6 +10,7 @@ from amorphous_ml.simulate.params import (
     melt_quench_params,
 )
 from amorphous_ml.simulate.params import melt_quench_priority as quench_priority
+from amorphous_ml.simulate import params as md_cost
 
 try:
     validate_config(config, source="config")
@@ -103,3 +104,54 @@ MODEL_CHAIN_PRIORITY = 30
 
 def melt_quench_priority(wildcards):
     return quench_priority(system_config(wildcards.system), float(wildcards.rate))
+
+
+# Slurm runtime (minutes) and mem_mb of the LAMMPS jobs from the MD cost model (atoms x steps) that also
+# sets the melt-quench priorities: config `job_resources` (throughput per potential and core, safety
+# factor, min/max runtime, per-rule override). Evaluated per job with the job's threads (a profile's
+# set-threads counts), so a profile must not set runtime/mem_mb for these rules.
+def lammps_cost_resources(rule, cost):
+    """``runtime`` and ``mem_mb`` callables; ``cost(system, wildcards)`` -> (atom_steps, n_atoms)."""
+
+    def resource(key):
+        def evaluate(wildcards, threads):
+            s = system_config(wildcards.system)
+            steps, n_atoms = cost(s, wildcards)
+            return md_cost.job_resources(config, rule, steps, n_atoms, threads, s["potential"])[key]
+
+        return evaluate
+
+    return dict(runtime=resource("runtime"), mem_mb=resource("mem_mb"))
+
+
+def melt_quench_cost(s, w):
+    return md_cost.melt_quench_atom_steps(s, float(w.rate)), s["n_atoms"]
+
+
+def sample_cost(steps_fn):
+    def cost(s, w):
+        n = md_cost.sample_atoms(s, w.source)
+        return steps_fn(s, n), n
+
+    return cost
+
+
+def refine_cost(s, w):
+    return md_cost.refine_atom_steps(s, w.model), md_cost.sample_atoms(s, w.model)
+
+
+def melt_quench_retries():
+    """With job_resources.max_runtime (a partition's wall time), the longest melt-quench needs this many
+    resubmissions, each resuming from the last restart file (+1 for a node failure); else the profile's."""
+    cap = config["job_resources"].get("max_runtime")
+    if not cap:
+        return None
+    longest = 0
+    for name, s in config["systems"].items():
+        for rate in s["cooling_rates"]:
+            steps = md_cost.melt_quench_atom_steps(s, float(rate))
+            uncapped = dict(config, job_resources=dict(config["job_resources"], max_runtime=None))
+            r = md_cost.job_resources(uncapped, "melt_quench", steps, s["n_atoms"], config["lammps"]["threads"],
+                                      s["potential"])["runtime"]
+            longest = max(longest, -(-r // cap))
+    return longest if longest > 1 else None

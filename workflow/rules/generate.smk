@@ -45,8 +45,7 @@ rule refine_generated:
     priority: MODEL_CHAIN_PRIORITY
     resources:
         **lammps_resources(),
-        mem_mb=2000,
-        runtime=240,
+        **lammps_cost_resources("refine_generated", refine_cost),
     shell:
         f"{AML} refine --input {{input}} --potential {{params.potential}} --params-json {{params.refine:q}} "
         "--out-extxyz {output.extxyz} --out-data {output.data} --log {log} " + LAMMPS_ARGS
