@@ -104,5 +104,23 @@ def job_resources(config: dict, rule: str, atom_steps: float, n_atoms: int, thre
     return out
 
 
+def melt_quench_retries(config: dict) -> int | None:
+    """Resubmissions the longest melt-quench needs when job_resources.max_runtime caps its runtime: each
+    job runs to the wall-time limit and the next resumes from the last restart file (ceil(estimate /
+    max_runtime) jobs, one of them the first, the extra one for a node failure). None without a cap."""
+    jr = config["job_resources"]
+    cap = jr.get("max_runtime")
+    if not cap:
+        return None
+    uncapped = dict(config, job_resources=dict(jr, max_runtime=None, override={}))
+    longest = 0
+    for s in config["systems"].values():
+        for rate in s["cooling_rates"]:
+            r = job_resources(uncapped, "melt_quench", melt_quench_atom_steps(s, float(rate)), s["n_atoms"],
+                              config["lammps"]["threads"], s["potential"])["runtime"]
+            longest = max(longest, math.ceil(r / cap))
+    return longest if longest > 1 else None
+
+
 def as_json(params: dict) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"))

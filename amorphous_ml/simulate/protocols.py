@@ -117,29 +117,39 @@ def melt_quench(system_name: str, system: dict, composition: str, cooling_rate: 
     for stale in Path(out_extxyz).resolve().parent.glob(f".{Path(out_extxyz).name}.*"):
         shutil.rmtree(stale, ignore_errors=True)  # scratch of an attempt killed with -9 (never a result)
     with scratch_dir(out_extxyz) as tmp:
-        rs_dir = Path(work_dir) / f"{Path(out_extxyz).stem}-{key[:12]}" if n_every else tmp
+        rs_dir = Path(work_dir).resolve() / f"{Path(out_extxyz).stem}-{key[:12]}" if n_every else tmp
         rs_dir.mkdir(parents=True, exist_ok=True)
         rs_file = rs_dir / MELT_QUENCH_RESTART
         Path(f"{rs_file}.tmp").unlink(missing_ok=True)  # a write a kill interrupted: never trusted
         resume = n_every > 0 and rs_file.is_file()
-        attempts = len(list(rs_dir.glob("attempt-*.lammps.log"))) if n_every else 0
-        if resume:
-            print(f"amorphous-ml melt-quench: resuming from restart file {rs_file}", file=sys.stderr, flush=True)
-            if Path(log_path).is_file():  # keep the interrupted attempt's log beside its restart
-                attempts += 1
-                shutil.copyfile(log_path, rs_dir / f"attempt-{attempts}.lammps.log")
-        else:
+        previous = sorted(rs_dir.glob("attempt-*.lammps.log"), key=_attempt_number) if n_every else []
+        if not resume:  # no restart written: earlier attempts (if any) belong to no trajectory we continue
+            for old in previous:
+                old.unlink()
+            previous = []
             start = random_packing(counts, system["initial_density"], system["box_aspect"], seed=seed)
             write_lammps_data(tmp / "init.data", start, species)
-        result = settings.run("melt_quench.in", {
-            **potvars, "data_in": tmp / "init.data", "data_out": tmp / "glass.data", "seed": seed,
-            "dt": system["timestep_ps"], "t_melt": melt["temperature"], "t_final": quench["final_temperature"],
-            "t_pre": pre.get("temperature", 300.0), "pre_nvt_ps": pre.get("nvt_ps", 0),
-            "pre_npt_ps": pre.get("npt_ps", 0),
-            "melt_nvt_ps": melt["nvt_ps"], "melt_npt_ps": melt["npt_ps"], "cool_rate": cooling_rate,
-            "anneal_ps": quench["anneal_ps"], "pressure": quench["pressure_bar"],
-            "resume": int(resume), "restart_in": rs_file, "restart_file": rs_file, "restart_every": n_every,
-        }, log_path)
+        else:
+            print(f"amorphous-ml melt-quench: resuming from restart file {rs_file}", file=sys.stderr, flush=True)
+        # with restarts, each attempt logs into the restart directory (Snakemake deletes a failed job's log
+        # before resubmitting it); the rule's log is then every attempt's log in order
+        run_log = rs_dir / f"attempt-{len(previous) + 1}.lammps.log" if n_every else log_path
+        if n_every:
+            print(f"amorphous-ml melt-quench: LAMMPS log {run_log}", file=sys.stderr, flush=True)
+        try:
+            result = settings.run("melt_quench.in", {
+                **potvars, "data_in": tmp / "init.data", "data_out": tmp / "glass.data", "seed": seed,
+                "dt": system["timestep_ps"], "t_melt": melt["temperature"], "t_final": quench["final_temperature"],
+                "t_pre": pre.get("temperature", 300.0), "pre_nvt_ps": pre.get("nvt_ps", 0),
+                "pre_npt_ps": pre.get("npt_ps", 0),
+                "melt_nvt_ps": melt["nvt_ps"], "melt_npt_ps": melt["npt_ps"], "cool_rate": cooling_rate,
+                "anneal_ps": quench["anneal_ps"], "pressure": quench["pressure_bar"],
+                "resume": int(resume), "restart_in": rs_file, "restart_file": rs_file, "restart_every": n_every,
+            }, run_log)
+        finally:
+            if n_every:
+                _join_attempt_logs(rs_dir, log_path)
+        attempts = len(previous)
         glass = structure_from_lammps(tmp / "glass.data", species, result)
         glass.info.update(provenance(seed=seed, params=params, potential_files=potfiles,
                                      lammps_version=settings.version))
@@ -152,9 +162,25 @@ def melt_quench(system_name: str, system: dict, composition: str, cooling_rate: 
         io.write_structures(out_extxyz, glass)
         with io.atomic_path(out_data) as dst:
             shutil.copyfile(tmp / "glass.data", dst)
-    if n_every:
+    if n_every:  # done: the restart files (and the attempt logs, now in the rule's log) go
         shutil.rmtree(rs_dir, ignore_errors=True)
     return glass
+
+
+def _attempt_number(path: Path) -> int:
+    return int(path.name.split("-")[1].split(".")[0])
+
+
+ATTEMPT_HEADER = "# amorphous-ml melt-quench: LAMMPS log of attempt {n}"
+
+
+def _join_attempt_logs(rs_dir: Path, log_path) -> None:
+    """The rule's log: every attempt's LAMMPS log in order, each after a header line."""
+    parts = []
+    for f in sorted(rs_dir.glob("attempt-*.lammps.log"), key=_attempt_number):
+        parts.append(ATTEMPT_HEADER.format(n=_attempt_number(f)) + "\n" + f.read_text(errors="replace"))
+    with io.atomic_path(log_path) as tmp:
+        Path(tmp).write_text("".join(parts))
 
 
 def _prepare_data(structure: ase.Atoms, species, path: Path) -> None:

@@ -141,17 +141,4 @@ def refine_cost(s, w):
 
 
 def melt_quench_retries():
-    """With job_resources.max_runtime (a partition's wall time), the longest melt-quench needs this many
-    resubmissions, each resuming from the last restart file (+1 for a node failure); else the profile's."""
-    cap = config["job_resources"].get("max_runtime")
-    if not cap:
-        return None
-    longest = 0
-    for name, s in config["systems"].items():
-        for rate in s["cooling_rates"]:
-            steps = md_cost.melt_quench_atom_steps(s, float(rate))
-            uncapped = dict(config, job_resources=dict(config["job_resources"], max_runtime=None))
-            r = md_cost.job_resources(uncapped, "melt_quench", steps, s["n_atoms"], config["lammps"]["threads"],
-                                      s["potential"])["runtime"]
-            longest = max(longest, -(-r // cap))
-    return longest if longest > 1 else None
+    return md_cost.melt_quench_retries(config)
