@@ -3,7 +3,7 @@ installs checked for shape), so a broken README command fails CI with the comman
 
 Commands are the lines of fenced ``bash``/``sh``/``shell``/``console`` blocks (``&&`` chains split,
 comments dropped) and inline code spans that start with ``snakemake``, ``amorphous-ml`` or
-``python -m``. A command of a kind this file does not know fails, naming itself: teach
+``python -m`` (a ``python script.py`` line runs the script's ``--help``). A command of a kind this file does not know fails, naming itself: teach
 :func:`check_command` the new kind rather than leave a README command unchecked.
 """
 
@@ -150,6 +150,10 @@ def check_command(command: str, tmp_path) -> None:
         pytest.skip(f"{command!r}: {SITE_ONLY[prog]}")
     if prog in ("python3", "python") and rest[:2] == ["-m", "venv"]:
         assert rest[2:] == [".venv"], command
+        return
+    if prog in ("python3", "python") and rest and rest[0].endswith(".py"):  # a script: its --help
+        assert (ROOT / rest[0]).is_file(), f"{rest[0]} does not exist"
+        _check_cli_help([sys.executable, str(ROOT / rest[0])], rest[1:])
         return
     if prog in ("python3", "python") and rest[:1] == ["-m"]:
         prog, rest = rest[1], rest[2:]
