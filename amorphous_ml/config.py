@@ -302,6 +302,45 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     return validate_config(config, source=str(path))
 
 
+def _read_yaml(path) -> dict:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def named_configs_self_contained(paths) -> bool:
+    """Whether configs named on the command line replace the embedded config.yaml (any of them has
+    ``self_contained: true``) instead of being merged into it."""
+    return any(_read_yaml(p).get("self_contained") is True for p in paths or ())
+
+
+def merge_config(base: dict, update: dict) -> dict:
+    """Snakemake's merge of a --configfile into the workflow config: mappings merged key by key
+    (recursively), everything else (lists, values) replaced."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_config(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def workflow_config(paths=()) -> dict:
+    """The configuration the workflow runs with for ``snakemake --configfile PATHS...`` (validated)."""
+    paths = [Path(p) for p in paths or ()]
+    config = {} if named_configs_self_contained(paths) else _read_yaml(DEFAULT_CONFIG)
+    for p in paths:
+        merge_config(config, _read_yaml(p))
+    return validate_config(config, source=", ".join(map(str, paths)) or str(DEFAULT_CONFIG))
+
+
 def rate_label(rate: float) -> str:
     """Cooling rate as it appears in file names: ``100``, ``0.1``, ``2.5e-05``."""
     return f"{float(rate):g}"
@@ -312,7 +351,8 @@ def sample_id(composition: str, rate: float, seed: int) -> str:
 
 
 def _check_config_cmd(args) -> int:
-    config = load_config(args.config)
+    # what the workflow runs with for `--configfile FILE`: merged into config.yaml unless self-contained
+    config = workflow_config([args.config]) if args.config else load_config()
     systems = ", ".join(f"{k} ({len(v['compositions'])} compositions x {len(v['cooling_rates'])} rates)"
                         for k, v in config["systems"].items())
     print(f"{args.config or DEFAULT_CONFIG}: valid; systems: {systems}")
@@ -323,7 +363,9 @@ def _check_config_cmd(args) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("check-config", help="validate a workflow config (defaults filled, unknown keys rejected)",
-                              description="Validate a config file against workflow/schemas/config.schema.yaml.")
+                              description="Validate a config file against workflow/schemas/config.schema.yaml, "
+                              "as the workflow reads it with --configfile FILE: merged into the embedded "
+                              "config.yaml, or alone where it says self_contained: true.")
     p.add_argument("config", nargs="?", help="config YAML (default: the embedded config.yaml)")
     p.add_argument("--show", action="store_true", help="print the config with defaults filled in")
     p.set_defaults(func=_check_config_cmd)

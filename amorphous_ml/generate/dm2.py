@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -138,6 +139,8 @@ def denoise(model, positions: torch.Tensor, species: torch.Tensor, cells: torch.
             for g, s in zip(generators, state["generators"]):
                 g.set_state(s)
             start = state["step"]
+            print(f"dm2 denoise: resuming from {state_path} at step {start} of {schedule.total}", file=sys.stderr,
+                  flush=True)
     x = _wrap(positions, cells, batch) if start == 0 else positions  # resumed positions are already wrapped
     bar = tqdm(range(start, schedule.total), desc="dm2 denoise", disable=not progress, mininterval=2.0)
     done_here = 0

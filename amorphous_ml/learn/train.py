@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -149,6 +150,7 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history, step = state["history"], state["step"]
+        print(f"train {kind}: resuming from {state_path} at step {step} of {cfg.steps}", file=sys.stderr, flush=True)
 
     def checkpoint():
         with atomic_path(state_path) as tmp:

@@ -38,7 +38,8 @@ def _system(args) -> dict:
 
 def _melt_quench(args) -> int:
     glass = melt_quench(args.system_name, _system(args), args.composition, args.rate, args.seed,
-                        args.out_extxyz, args.out_data, args.log, lammps_settings(args))
+                        args.out_extxyz, args.out_data, args.log, lammps_settings(args),
+                        work_dir=args.work_dir, restart_every_ps=args.restart_every_ps)
     print(f"{args.out_extxyz}: {len(glass)} atoms, density {glass.info['density_gcc']:.3f} g/cm^3")
     return 0
 
@@ -85,6 +86,11 @@ def register(subparsers) -> None:
     p.add_argument("--out-extxyz", required=True)
     p.add_argument("--out-data", required=True)
     p.add_argument("--log", required=True, help="LAMMPS log file")
+    p.add_argument("--work-dir", default=None,
+                   help="directory for LAMMPS restart files (one subdirectory per sample and parameter hash); "
+                   "a rerun after a kill resumes from the last complete one. Default: no restarts")
+    p.add_argument("--restart-every-ps", type=float, default=0.0,
+                   help="simulated time between restart files (ps; 0: none)")
     add_lammps_args(p)
     p.set_defaults(func=_melt_quench)
 

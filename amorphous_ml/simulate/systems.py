@@ -56,7 +56,7 @@ POTENTIALS: dict[str, Potential] = {
     ),
     "cuzr_mendelev": Potential(
         "cuzr_mendelev", ("Cu", "Zr"), "cuzr_mendelev.lmp", ("CuZr_mm.eam.fs",), 0.002,
-        "Mendelev et al., Phil. Mag. 89, 967 (2009)", skin=1.0,
+        "Mendelev, Sordelet & Kramer, J. Appl. Phys. 102, 043501 (2007)", skin=1.0,
     ),
     "si_sw": Potential(
         "si_sw", ("Si",), "si_sw.lmp", ("Si.sw",), 0.001,

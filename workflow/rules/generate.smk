@@ -48,8 +48,7 @@ rule refine_generated:
     priority: MODEL_CHAIN_PRIORITY
     resources:
         **lammps_resources(),
-        mem_mb=2000,
-        runtime=240,
+        **lammps_cost_resources("refine_generated", refine_cost),
     shell:
         f"{AML} refine --input {{input.structure}} --potential {{params.potential}} {{params.potdir}} "
         "--params-json {params.refine:q} "

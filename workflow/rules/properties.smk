@@ -17,8 +17,7 @@ rule elastic:
     threads: config["lammps"]["threads"]
     resources:
         **lammps_resources(),
-        mem_mb=2000,
-        runtime=60,
+        **lammps_cost_resources("elastic", sample_cost(md_cost.elastic_atom_steps)),
     shell:
         f"{AML} elastic --system-json {{params.system:q}} --structure {{input.structure}} "
         "--out {output} --log {log} " + LAMMPS_ARGS
@@ -39,8 +38,7 @@ rule fracture:
     threads: config["lammps"]["threads"]
     resources:
         **lammps_resources(),
-        mem_mb=2000,
-        runtime=240,
+        **lammps_cost_resources("fracture", sample_cost(md_cost.fracture_atom_steps)),
     shell:
         f"{AML} fracture --system-json {{params.system:q}} --structure {{input.structure}} "
         "--out {output} --log {log} " + LAMMPS_ARGS
