@@ -19,6 +19,8 @@ STAGE_MODULES = (
     "amorphous_ml.generate.cli",
     "amorphous_ml.validate.cli",
     "amorphous_ml.validate.properties",
+    "amorphous_ml.simulate.aqs",
+    "amorphous_ml.validate.aqs",
 )
 
 
