@@ -217,7 +217,8 @@ def plot_aqs(table: pd.DataFrame, out, title: str = "") -> None:
                          fontsize=9)
             ax.set_xlabel("signed strain (tension / positive shear > 0)")
             ax.set_ylabel("stress of the strained component (GPa)")
-            ax.legend(fontsize=6, frameon=False, ncol=2)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=6, frameon=False, ncol=2)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -58,8 +58,7 @@ rule aqs_mode:
     wildcard_constraints:
         mode="|".join(ALL_MODES),
     log:
-        lammps="logs/{system}/aqs/{sample}/{mode}.lammps.log",
-        stdout="logs/{system}/aqs/{sample}/{mode}.log",
+        "logs/{system}/aqs/{sample}/{mode}.lammps.log",
     benchmark:
         "results/{system}/benchmarks/aqs/{sample}/{mode}.tsv"
     params:
@@ -72,7 +71,7 @@ rule aqs_mode:
     shell:
         f"{AML} aqs-mode --system-json {{params.system:q}} --structure {{input.structure}} "
         "--mode {wildcards.mode} --sample {wildcards.sample} --out-extxyz {output.extxyz} "
-        "--out-csv {output.csv} --log {log.lammps} " + LAMMPS_ARGS + " > {log.stdout} 2>&1"
+        "--out-csv {output.csv} --log {log} " + LAMMPS_ARGS
 
 
 rule aqs_labels:
