@@ -228,3 +228,16 @@ def test_unconverged_minimisation_fails_the_mode(tmp_path, cuzr):
     with pytest.raises(LammpsError, match="stopped on 'max iterations'"):
         aqs_mode(bad, glass, "tension_y", tmp_path / "m.extxyz", tmp_path / "m.csv", tmp_path / "m.log")
     assert not (tmp_path / "m.extxyz").exists() and not (tmp_path / "m.csv").exists()
+
+
+def test_aqs_filters_select_glasses_by_composition_rate_and_index():
+    from amorphous_ml.simulate.aqs import aqs_samples_filter
+
+    system = {"aqs": {"enabled": True, "compositions": ["Cu64Zr36"], "cooling_rates": [10], "samples_per_rate": 2}}
+    assert aqs_samples_filter(system, "Cu64Zr36", 10.0, 1)
+    assert not aqs_samples_filter(system, "Cu64Zr36", 10.0, 2)  # only the first 2 per rate
+    assert not aqs_samples_filter(system, "Cu50Zr50", 10.0, 0) and not aqs_samples_filter(system, "Cu64Zr36", 100, 0)
+    everything = {"aqs": {"enabled": True, "compositions": None, "cooling_rates": None, "samples_per_rate": None}}
+    assert aqs_samples_filter(everything, "Cu50Zr50", 500, 7)
+    assert not aqs_samples_filter({"aqs": dict(everything["aqs"], enabled=False)}, "Cu50Zr50", 500, 0)
+    assert not aqs_samples_filter({}, "Cu50Zr50", 500, 0)

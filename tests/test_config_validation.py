@@ -56,10 +56,10 @@ BAD = {
     "aqs zero strain step": (lambda c: _cuzr(c)["aqs"].update(strain_step=0), "systems.cuzr.aqs.strain_step"),
     "aqs without d2min cutoff": (lambda c: _cuzr(c)["aqs"].pop("d2min_cutoff"), "systems.cuzr.aqs"),
     "aqs negative d2min cutoff": (lambda c: _cuzr(c)["aqs"].update(d2min_cutoff=-4), "systems.cuzr.aqs.d2min_cutoff"),
-    "aqs composition not in system": (lambda c: _cuzr(c)["aqs"].update(compositions=["Cu10Zr90"]),
+    "aqs composition not a formula": (lambda c: _cuzr(c)["aqs"].update(compositions=["cuzr"]),
                                       "systems.cuzr.aqs.compositions[0]"),
-    "aqs cooling rate not in system": (lambda c: _cuzr(c)["aqs"].update(cooling_rates=[7]),
-                                       "systems.cuzr.aqs.cooling_rates[0]"),
+    "aqs negative cooling rate": (lambda c: _cuzr(c)["aqs"].update(cooling_rates=[-7]),
+                                  "systems.cuzr.aqs.cooling_rates[0]"),
     "aqs zero maxiter": (lambda c: _cuzr(c)["aqs"]["minimize"].update(maxiter=0), "systems.cuzr.aqs.minimize.maxiter"),
 }
 
