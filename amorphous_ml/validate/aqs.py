@@ -141,6 +141,12 @@ def aqs_labels(mode_files, cutoff: float, label_strains, modes=None, per_mode: b
         mean[complete] = stack[:, complete].mean(axis=0)
         out.arrays[label_name(strain)] = mean
         nan_mean[key] = int((~complete).sum())
+    run = base.info.get("params")
+    run = json.loads(run) if isinstance(run, str) else dict(run or {})
+    run.pop("mode", None)
+    out.info["params"] = json.dumps({"aqs_run": run, "labels": {
+        "d2min_cutoff": float(cutoff), "label_strains": sorted(float(s) for s in label_strains), "modes": modes,
+        "per_mode_labels": bool(per_mode)}}, sort_keys=True)
     energy = base.get_potential_energy() if base.calc is not None else None
     out.calc = base.calc
     out.info.update(
