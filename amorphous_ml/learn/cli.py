@@ -48,7 +48,9 @@ def _train_dm2(args) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     val = history["val_loss"][-1] if history["val_loss"] else float("nan")
-    print(f"trained dm2 for {history['step'][-1]} steps; final validation loss {val:.4g} Å^2 -> {args.out}")
+    print(f"trained dm2 for {history['step'][-1]} steps; final validation loss {val:.4g} Å^2; kept the weights "
+          f"of step {history.get('selected_step')} (validation loss {history.get('selected_val_loss', val):.4g}) "
+          f"-> {args.out}")
     return 0
 
 

@@ -41,7 +41,11 @@ def _structure_metrics(args) -> int:
     from .structure import analyze
 
     settings = _load_settings(args)
-    atoms = io.read_structure(args.structure)
+    try:
+        atoms = io.read_structure(args.structure, atom_style=args.atom_style, species=args.species)
+        identity = sample_identity(atoms.info, args.source, args.sample, args.structure, stage=args.stage)
+    except ValueError as exc:
+        raise UserError(f"{args.structure}: {exc}") from None
     lmp = lammps_settings(args)
     timings: dict = {}
     extras: dict = {}
@@ -54,7 +58,7 @@ def _structure_metrics(args) -> int:
     except ValueError as exc:
         raise UserError(f"{args.structure}: {exc}") from None
     record = {
-        "id": sample_identity(atoms.info, args.source, args.sample, args.structure),
+        "id": identity,
         "scalars": scalars,
         "distributions": dists,
         "timings_s": timings,
@@ -130,6 +134,13 @@ def register(subparsers) -> None:
     p.add_argument("--descriptors", default=None, help="output .npy of QUESTS descriptors (for overlaps)")
     p.add_argument("--source", default=None, help="'simulated' or a model name (default: from the file)")
     p.add_argument("--sample", default=None, help="sample id {composition}_{rate}Kps_s{seed}")
+    p.add_argument("--stage", default=None, choices=["md", "refined", "raw", "as_given"],
+                   help="md (simulated), refined (generated + refinement MD), raw (generated, minimised only); "
+                        "default: from the structure's info")
+    p.add_argument("--atom-style", default=None,
+                   help="LAMMPS data files (.data/.lmp/.dat): atom style (default: from the Atoms section comment)")
+    p.add_argument("--species", nargs="+", default=None,
+                   help="LAMMPS data files: element of each atom type in order (default: from the Masses section)")
     p.add_argument("--potential", default=None, help="potential name for the minimised energy (e.g. sio2_bjp)")
     p.add_argument("--potential-dir", default=None, help="directory of the potential files (default: potentials/)")
     p.add_argument("--log", default=None, help="LAMMPS log of the minimisation")

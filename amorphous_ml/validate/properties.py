@@ -33,19 +33,22 @@ def _id_row(structure: dict, n_atoms) -> dict:
             "n_atoms": n_atoms, "seed": structure.get("seed")}
 
 
-def fracture_table(curve_files, out_csv, out_png=None, title: str = "") -> pd.DataFrame:
+def fracture_table(curve_files, out_csv, out_png=None, title: str = "", smoothing_strain: float = 0.02) -> pd.DataFrame:
+    """One row per curve: E, UTS and strain at UTS (Savitzky-Golay-smoothed over ``smoothing_strain``),
+    fracture strain, and the raw maximum ``UTS_raw_GPa``."""
     rows, curves, groups = [], {}, {}
     for f in curve_files:
         meta, curve = read_curve(f)
         s = meta.get("structure", {})
         settings = meta.get("fracture", {})
-        m = fracture_metrics(curve, settings.get("modulus_max_strain", 0.03), settings.get("fracture_drop", 0.1))
+        m = fracture_metrics(curve, settings.get("modulus_max_strain", 0.03), settings.get("fracture_drop", 0.1),
+                             smoothing_strain)
         rows.append({**_id_row(s, meta.get("n_atoms")), **m, "code_version": s.get("code_version"),
                      "file": str(f)})
         curves[str(f)] = curve
         groups[str(f)] = f"{s.get('model', 'md')} {s.get('cooling_rate'):g} K/ps"
     table = pd.DataFrame(rows, columns=ID_COLUMNS + ["E_GPa", "UTS_GPa", "strain_at_UTS", "fracture_strain",
-                                                      "code_version", "file"])
+                                                      "UTS_raw_GPa", "uts_smoothing_strain", "code_version", "file"])
     table = table.sort_values(["source", "model", "composition", "cooling_rate", "seed"], ignore_index=True)
     io.write_table(out_csv, table)
     if out_png:
@@ -71,7 +74,7 @@ def elastic_table(json_files, out_csv) -> pd.DataFrame:
 
 
 def _fracture_cmd(args) -> int:
-    t = fracture_table(args.curves, args.out, args.plot, title=args.title)
+    t = fracture_table(args.curves, args.out, args.plot, title=args.title, smoothing_strain=args.smoothing_strain)
     print(f"{args.out}: {len(t)} samples")
     return 0
 
@@ -89,6 +92,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--plot", default=None, help="output PNG with all curves")
     p.add_argument("--title", default="")
+    p.add_argument("--smoothing-strain", type=float, default=0.02,
+                   help="Savitzky-Golay window (in strain) for UTS and fracture strain; 0: raw curve (default 0.02)")
     p.set_defaults(func=_fracture_cmd)
 
     p = subparsers.add_parser("elastic-table", help="one row per sample: C_ij, K, G, E, nu",
