@@ -2,8 +2,8 @@
 
 * ``structure-metrics``: every structure metric of one sample -> JSON (+ QUESTS descriptors .npy).
 * ``structure-table``: per-sample JSONs -> ``structure.csv`` (one row per source and sample).
-* ``benchmark-table``: per-sample JSONs -> ``benchmark.csv`` (one row per source; distances to the
-  matching simulated reference and the noise floor).
+* ``benchmark-table``: per-sample JSONs -> ``benchmark.csv`` (one row per source, stage, composition,
+  target rate and metric: permutation test against the simulated glasses of that rate, or a trend check).
 * ``plot-structure``: RDF / angle / ring / Voronoi figure from per-sample JSONs.
 * ``plot-parity``: parity plot of properties (structure.csv, elastic.csv, fracture.csv).
 """
@@ -129,7 +129,8 @@ def register(subparsers) -> None:
         "structure-metrics", help="every structure metric of one structure -> JSON",
         description="Partial RDFs, bond angles, coordination defects, rings, Voronoi, density, QUESTS "
                     "entropy and (with --potential) the minimised energy per atom of one structure.")
-    p.add_argument("--structure", required=True, help="extxyz file holding one structure")
+    p.add_argument("--structure", required=True,
+                   help="one structure: extxyz, or a LAMMPS data file (.data/.lmp/.dat, types mapped by mass)")
     p.add_argument("--out", required=True, help="output JSON (scalars, distributions, timings)")
     p.add_argument("--descriptors", default=None, help="output .npy of QUESTS descriptors (for overlaps)")
     p.add_argument("--source", default=None, help="'simulated' or a model name (default: from the file)")
@@ -155,9 +156,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=_structure_table)
 
     p = subparsers.add_parser(
-        "benchmark-table", help="per-sample metric JSONs -> benchmark.csv (distances + noise floor)",
-        description="One row per source: each metric's distance to the simulated glasses of the same "
-                    "composition and cooling rate, and the noise floor (two halves of that reference).")
+        "benchmark-table", help="per-sample metric JSONs -> benchmark.csv (permutation tests, trend checks)",
+        description="One row per source, stage (raw/refined), composition, target cooling rate and metric: "
+                    "the distance to the simulated glasses of the same composition and rate with a permutation "
+                    "test at matched sample sizes (noise median, 95th percentile, p-value, verdict); target "
+                    "rates without simulated glasses get a trend check of density and energy in log10(rate).")
     p.add_argument("inputs", nargs="+", help="JSONs from `amorphous-ml structure-metrics`")
     p.add_argument("--out", required=True, help="output CSV")
     _settings_arg(p)

@@ -36,6 +36,9 @@ Distances (``metric``):
 * ``d_<scalar>``: absolute difference of the means of a scalar metric (density, energy, entropy, ...);
   ``difference`` holds the signed value (test minus reference) and ``test_sd``/``reference_sd`` the
   sample spreads.
+* On ``refined`` rows, ``raw_distance`` is the same metric for the same generated structures minimised
+  only (``stage == "raw"``) and ``refinement_change`` = distance - raw_distance: how much of the score
+  the refinement MD, not the generator, earned.
 * ``quests_nonoverlap_gen_h<h>``/``quests_nonoverlap_ref_h<h>``: 1 - QUESTS overlap at bandwidth h
   (``quests_overlap_bandwidths``; DM2 used 0.015 1/A) of the test environments by the reference ones
   and the other way round. QUESTS coverage grows with the size of the covering set, so both sides
@@ -467,4 +470,22 @@ def benchmark_table(records, settings: dict | None = None) -> pd.DataFrame:
             row = trend_check(members, same_comp, rate, metric, s) if rate else None
             rows.append({**base, **(row or {"metric": metric, "verdict": "untestable"})})
     table = pd.DataFrame(rows)
-    return table.reindex(columns=BENCHMARK_COLUMNS + [c for c in table.columns if c not in BENCHMARK_COLUMNS])
+    table = table.reindex(columns=BENCHMARK_COLUMNS + [c for c in table.columns if c not in BENCHMARK_COLUMNS])
+    return _with_refinement_change(table)
+
+
+def _with_refinement_change(table: pd.DataFrame) -> pd.DataFrame:
+    """On refined rows: the raw (minimised-only) distance of the same source, rate and metric, and the
+    change refinement made (``refinement_change`` = refined - raw; negative: the MD did the work)."""
+    table["raw_distance"] = np.nan
+    table["refinement_change"] = np.nan
+    if table.empty or "stage" not in table:
+        return table
+    key = ["source", "composition", "cooling_rate", "test", "metric"]
+    raw = table[table["stage"] == "raw"].set_index(key)["distance"]
+    raw = raw[~raw.index.duplicated()]
+    refined = table["stage"] == "refined"
+    idx = pd.MultiIndex.from_frame(table.loc[refined, key])
+    table.loc[refined, "raw_distance"] = raw.reindex(idx).to_numpy()
+    table["refinement_change"] = table["distance"] - table["raw_distance"]
+    return table
