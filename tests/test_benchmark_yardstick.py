@@ -58,6 +58,21 @@ def test_out_of_range_targets_get_a_trend_check_and_never_an_in_range_row():
     assert off.loc["density_gcc", "p_value"] < 1e-3
 
 
+def test_raw_and_refined_structures_get_their_own_rows_and_the_refinement_change():
+    rng = np.random.default_rng(2)
+    sims = [_record("simulated", 100, k, energy_per_atom_min=-18.43 + rng.normal(0, 0.01)) for k in range(1, 4)]
+    refined = [_record("dm2", 100, 1000 + k, energy_per_atom_min=-18.40 + rng.normal(0, 0.01)) for k in range(4)]
+    raw = [_record("dm2", 100, 1000 + k, energy_per_atom_min=-18.0 + rng.normal(0, 0.01)) for k in range(4)]
+    for r in raw:
+        r["id"]["stage"] = "raw"
+    table = benchmark_table(sims + refined + raw, {"quests_max_environments": 0})
+    e = table[(table["metric"] == "d_energy_per_atom_min") & (table["source"] == "dm2")].set_index("stage")
+    assert set(e.index) == {"raw", "refined"}
+    assert e.loc["raw", "distance"] > 0.35 and e.loc["refined", "distance"] < 0.1
+    assert e.loc["refined", "raw_distance"] == pytest.approx(e.loc["raw", "distance"])
+    assert e.loc["refined", "refinement_change"] == pytest.approx(e.loc["refined", "distance"] - e.loc["raw", "distance"])
+
+
 def test_trend_check_uncertainty_grows_with_the_extrapolation_distance():
     sims = _trend_set(np.random.default_rng(1))
     gen = [_record("dm2", 1, 1, density_gcc=2.2)]
