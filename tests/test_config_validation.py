@@ -44,6 +44,13 @@ BAD = {
     "seed zero (LAMMPS rejects it)": (lambda c: _sio2(c).update(seed=0), "systems.sio2.seed"),
     "bad torch device": (lambda c: c.update(torch_device="tpu"), "torch_device"),
     "zero torch threads": (lambda c: c.update(torch_threads=0), "torch_threads"),
+    "unknown DM2 noise rule": (lambda c: _sio2(c)["models"]["dm2"]["generation"].update(noise="gaussian"),
+                               "systems.sio2.models.dm2.generation.noise"),
+    "unknown weight selection": (lambda c: _sio2(c)["models"]["dm2"]["training"].update(select="best"),
+                                 "systems.sio2.models.dm2.training.select"),
+    "alpha of 1": (lambda c: _sio2(c)["analysis"].update(alpha=1.0), "systems.sio2.analysis.alpha"),
+    "no QUESTS bandwidth": (lambda c: _sio2(c)["analysis"].update(quests_overlap_bandwidths=[]),
+                            "systems.sio2.analysis.quests_overlap_bandwidths"),
 }
 
 
