@@ -96,7 +96,7 @@ def _benchmark_table(args) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     io.write_table(args.out, table)
-    print(f"{args.out}: {len(table)} sources")
+    print(f"{args.out}: {len(table)} rows, {table['source'].nunique() if len(table) else 0} sources")
     return 0
 
 
