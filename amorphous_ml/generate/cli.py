@@ -31,9 +31,12 @@ def _generate_dm2(args) -> int:
         model = load_model(args.model, device=device)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
-    schedule = Schedule(noisy_steps=int(gen.get("noisy_steps", 2900)), clean_steps=int(gen.get("clean_steps", 100)),
-                        s_max=float(gen.get("s_max", 1.0)), s_min=float(gen.get("s_min", 0.001)),
-                        noise_rule=str(gen.get("noise", "fixed")))
+    try:
+        schedule = Schedule(noisy_steps=int(gen.get("noisy_steps", 2900)), clean_steps=int(gen.get("clean_steps", 100)),
+                            s_max=float(gen.get("s_max", 1.0)), s_min=float(gen.get("s_min", 0.001)),
+                            noise_rule=str(gen.get("noise", "fixed")))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     n_atoms = args.n_atoms or int(gen.get("n_atoms", 300))
     counts = atom_counts(args.composition, n_atoms)
     symbols = [el for el, n in counts.items() for _ in range(n)]
