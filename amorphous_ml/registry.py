@@ -135,7 +135,8 @@ def _dm2_sample(model_path, composition: str, conditions: dict, seeds: Sequence[
     gen = {**schema_defaults("dm2", "generation"), **params.get("generation", {})}  # defaults: the schema only
     model = load_model(model_path, device=device)
     schedule = Schedule(noisy_steps=int(gen["noisy_steps"]), clean_steps=int(gen["clean_steps"]),
-                        s_max=float(gen["s_max"]), s_min=float(gen["s_min"]))
+                        s_max=float(gen["s_max"]), s_min=float(gen["s_min"]),
+                        noise_rule=str(gen["noise"]))
     counts = atom_counts(composition, int(gen["n_atoms"]))
     symbols = [el for el, n in counts.items() for _ in range(n)]
     aspect = tuple(gen["aspect"])

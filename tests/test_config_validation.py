@@ -82,6 +82,13 @@ BAD = {
     "aqs negative cooling rate": (lambda c: _cuzr(c)["aqs"].update(cooling_rates=[-7]),
                                   "systems.cuzr.aqs.cooling_rates[0]"),
     "aqs zero maxiter": (lambda c: _cuzr(c)["aqs"]["minimize"].update(maxiter=0), "systems.cuzr.aqs.minimize.maxiter"),
+    "unknown DM2 noise rule": (lambda c: _sio2(c)["models"]["dm2"]["generation"].update(noise="gaussian"),
+                               "systems.sio2.models.dm2.generation.noise"),
+    "unknown weight selection": (lambda c: _sio2(c)["models"]["dm2"]["training"].update(select="best"),
+                                 "systems.sio2.models.dm2.training.select"),
+    "alpha of 1": (lambda c: _sio2(c)["analysis"].update(alpha=1.0), "systems.sio2.analysis.alpha"),
+    "no QUESTS bandwidth": (lambda c: _sio2(c)["analysis"].update(quests_overlap_bandwidths=[]),
+                            "systems.sio2.analysis.quests_overlap_bandwidths"),
 }
 
 

@@ -1,8 +1,10 @@
 """DM2 sampler: denoise uniformly random atoms into glasses, many structures at once.
 
 Generation (Yang & Schwalbe-Koda 2025): atoms start uniformly random in a fixed cell (or outside a
-cylindrical pore); each step is ``x <- x - D(x) + s_t * eps`` with ``s_t`` decreasing linearly from
-``s_max`` to ``s_min`` over ``noisy_steps`` steps, followed by ``clean_steps`` steps without noise.
+cylindrical pore); each step is ``x <- x - D(x) + sigma * eps`` with ``s_t`` decreasing linearly from
+``s_max`` to ``s_min`` over ``noisy_steps`` steps, followed by ``clean_steps`` steps without noise;
+``sigma`` is ``s_t`` (``noise_rule="fixed"``) or drawn from U[s_min, s_t] per structure and step
+(``"uniform"``, DM2's released sampler).
 The graph is rebuilt every step for the whole batch (vesin, on the model's device).
 
 * Any atom count, cell shape (lengths + angles, e.g. hexagonal) and density; the density defaults to
@@ -39,12 +41,29 @@ __all__ = ["Schedule", "cell_for_density", "initial_positions", "density_from_fi
 _GENERATION = schema_defaults("dm2", "generation")  # the schema's defaults, the one definition
 
 
+NOISE_RULES = ("uniform", "fixed")
+
+
 @dataclass
 class Schedule:
     noisy_steps: int = _GENERATION["noisy_steps"]
     clean_steps: int = _GENERATION["clean_steps"]
     s_max: float = _GENERATION["s_max"]
     s_min: float = _GENERATION["s_min"]
+    #: per-step noise scale: "uniform" draws sigma ~ U[s_min, s_t] per structure and step (DM2's released
+    #: sampler, graphite RattleParticles with sigma_max = s_t: ~1/3 of the variance); "fixed" uses s_t
+    noise_rule: str = _GENERATION["noise"]
+
+    def __post_init__(self):
+        if self.noise_rule not in NOISE_RULES:
+            raise ValueError(f"generation.noise must be one of {list(NOISE_RULES)}, got {self.noise_rule!r}")
+
+    def step_sigma(self, s_t: float, generator: torch.Generator) -> float:
+        """This step's noise standard deviation (Å) for one structure, drawn from its own generator."""
+        if self.noise_rule == "fixed" or s_t <= self.s_min:
+            return s_t
+        u = float(torch.rand((), generator=generator))
+        return self.s_min + (s_t - self.s_min) * u
 
     def noise(self, step: int) -> float:
         """Extra-noise standard deviation (Å) at ``step`` (0-based); 0 in the clean phase."""
@@ -153,8 +172,9 @@ def denoise(model, positions: torch.Tensor, species: torch.Tensor, cells: torch.
         x = x - model(graph, condition)
         s = schedule.noise(step)
         if s > 0:
-            noise = torch.cat([torch.randn((n, 3), generator=g, dtype=x.dtype) for g, n in zip(generators, counts)])
-            x = x + s * noise.to(device)
+            noise = torch.cat([schedule.step_sigma(s, g) * torch.randn((n, 3), generator=g, dtype=x.dtype)
+                               for g, n in zip(generators, counts)])
+            x = x + noise.to(device)
         x = _wrap(x, cells, batch)
         if timings is not None:
             if device.type == "cuda":
@@ -227,7 +247,7 @@ def generate_structures(model, symbols: Sequence[str], seeds: Sequence[int], coo
             "seed": int(seed), "density_gcc": float(density), "pore_radius": float(pore_radius),
             "source": "generated", "model": "dm2",
             "noisy_steps": schedule.noisy_steps, "clean_steps": schedule.clean_steps,
-            "s_max": schedule.s_max, "s_min": schedule.s_min,
+            "s_max": schedule.s_max, "s_min": schedule.s_min, "noise_rule": schedule.noise_rule,
         })
         out.append(atoms)
     return out

@@ -15,7 +15,7 @@ import torch
 
 from ..config import schema_defaults
 from ..io import write_json
-from .data import Batch, fit_density_vs_log_rate, load_glasses, split_by_structure, structures_from_atoms
+from .data import Batch, fit_density_vs_log_rate, load_glasses, split_stratified, structures_from_atoms
 from .graphs import build_graph
 from .models.dm2 import DM2Config, DM2Denoiser
 from .train import TrainConfig, save_model, train
@@ -58,7 +58,7 @@ def train_dm2(glass_paths: Sequence[str | os.PathLike], model_path: str | os.Pat
     tcfg = TrainConfig.from_dict(train_params)
     label_key = "cooling_rate" if cfg.conditional else None
     items = structures_from_atoms(frames, cfg.species, label_key=label_key)
-    tr, va = split_by_structure(len(items), val_fraction, tcfg.seed)
+    tr, va = split_stratified([it.label for it in items], val_fraction, tcfg.seed)  # by cooling rate
     density = fit_density_vs_log_rate(frames) if cfg.conditional else fit_density_vs_log_rate(frames, "__none__")
     cfg.extra = {
         "density_fit": density,

@@ -7,6 +7,8 @@
   work directory continues from there, and the result is the same as an uninterrupted run.
 * Batches are whole structures drawn by a seeded generator from the training split only; the loss
   function draws its own noise from the generator it is given.
+* The weights kept are those of the lowest validation loss (``select="best_val"``, evaluated every
+  ``val_every`` steps on fixed noise draws) or of the last step (``select="last"``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class TrainConfig:
     checkpoint_every: int = _TRAINING["checkpoint_every"]
     seed: int = 0  # the models.<name>.seed of the config
     dtype: str = _TRAINING["dtype"]
+    #: weights kept at the end: "best_val" (lowest validation loss over the evaluations; the last step
+    #: when there is no validation set) or "last"
+    select: str = _TRAINING["select"]
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -141,8 +146,11 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
     model.to(device=device, dtype=_dtype(cfg.dtype)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    if cfg.select not in ("best_val", "last"):
+        raise ValueError(f"training.select must be 'best_val' or 'last', got {cfg.select!r}")
     history = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
     step = 0
+    best: dict = {"step": None, "loss": math.inf, "state": None}  # lowest validation loss so far
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
@@ -151,11 +159,12 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
         torch.set_rng_state(state["torch_rng"])
         history, step = state["history"], state["step"]
         print(f"train {kind}: resuming from {state_path} at step {step} of {cfg.steps}", file=sys.stderr, flush=True)
+        best = state.get("best", best)
 
     def checkpoint():
         with atomic_path(state_path) as tmp:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(), "history": history, "step": step,
+                        "torch_rng": torch.get_rng_state(), "history": history, "step": step, "best": best,
                         "train_config": asdict(cfg), "model_config": json.loads(json.dumps(model.config()))}, tmp)
 
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {kind}", disable=not progress, mininterval=2.0)
@@ -175,6 +184,9 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
         if step % cfg.val_every == 0 or step == cfg.steps:
             history["val_step"].append(step)
             history["val_loss"].append(evaluate(model, loss_fn, val_items, cfg, device))
+            if history["val_loss"][-1] < best["loss"]:
+                best = {"step": step, "loss": history["val_loss"][-1],
+                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             bar.set_postfix(loss=f"{float(loss.detach()):.4g}", val=f"{history['val_loss'][-1]:.4g}")
         bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
@@ -184,4 +196,11 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
     bar.close()
     if math.isnan(history["train_loss"][-1] if history["train_loss"] else 0.0):
         raise FloatingPointError("training loss became NaN")
+    if step >= cfg.steps:  # finished: keep the selected weights
+        if cfg.select == "best_val" and best["state"] is not None:
+            model.load_state_dict(best["state"])
+            history["selected_step"], history["selected_val_loss"] = best["step"], best["loss"]
+        else:
+            history["selected_step"] = step
+            history["selected_val_loss"] = history["val_loss"][-1] if history["val_loss"] else float("nan")
     return history

@@ -100,7 +100,8 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float, nv
         seed=seed, params={"refine": params, "generation": atoms.info.get("params")},
         potential_files=pot.files(potdir), lammps_version=result.version or None,
     ))
-    refined.info.update({"refined": True, "pairs_pushed_apart": n_close,
+    # with no MD (nvt_ps = npt_ps = 0) this is the generator's own structure, minimised only ("raw")
+    refined.info.update({"refined": bool(nvt_ps + npt_ps > 0), "minimized": True, "pairs_pushed_apart": n_close,
                          "generation_seed": int(atoms.info.get("seed", -1))})
     refined.info["seed"] = int(atoms.info.get("seed", seed))
     return refined

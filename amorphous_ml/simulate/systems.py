@@ -121,12 +121,17 @@ def write_lammps_data(path: str | Path, atoms: ase.Atoms, species: tuple[str, ..
                  masses=True, units="metal")
 
 
-def read_lammps_data(path: str | Path, species: tuple[str, ...]) -> ase.Atoms:
-    z_of_type = {i + 1: atomic_numbers[s] for i, s in enumerate(species)}
-    atoms = ase.io.read(path, format="lammps-data", atom_style="charge", Z_of_type=z_of_type, units="metal")
-    atoms.pbc = True
-    atoms.wrap()
-    for key in ("mmcharges", "type"):  # duplicates of initial_charges / species
-        if key in atoms.arrays:
-            del atoms.arrays[key]
-    return atoms
+def read_lammps_data(path: str | Path, species: tuple[str, ...], atom_style: str | None = None) -> ase.Atoms:
+    """A data file (``atom_style charge`` unless the file or ``atom_style`` says otherwise) as Atoms.
+
+    Atom types are mapped to elements by the file's Masses section, so a file whose type 1 is O is read
+    as O whatever the potential's order; a mass that is none of the potential's ``species`` is a
+    one-line ``ValueError``. Without a Masses section the types follow ``species``' order.
+    """
+    from ..io import _lammps_data_header, read_lammps_data_file
+
+    style, _, masses = _lammps_data_header(Path(path))
+    atom_style = atom_style or style or "charge"
+    if masses:
+        return read_lammps_data_file(path, atom_style=atom_style, candidates=list(species))
+    return read_lammps_data_file(path, atom_style=atom_style, species=list(species))

@@ -151,6 +151,9 @@ def parity_frame(tables: list[pd.DataFrame], properties=DEFAULT_PARITY) -> pd.Da
     for table in tables:
         if table is None or table.empty:
             continue
+        if "stage" in table.columns:  # raw (minimised-only) structures are their own series
+            table = table.assign(source=[src if st in ("md", "refined") or pd.isna(st) else f"{src} ({st})"
+                                         for src, st in zip(table["source"], table["stage"])])
         for prop in [p for p in properties if p in table.columns]:
             grouped = table.groupby(["composition", "cooling_rate", "source"])[prop].agg(["mean", "std", "count"])
             for (comp, rate, source), row in grouped.iterrows():

@@ -78,20 +78,25 @@ def plot_stress_strain(curves: dict[str, pd.DataFrame], groups: dict[str, str], 
     plt.close(fig)
 
 
-def fracture_table(curve_files, out_csv, out_png=None, title: str = "") -> pd.DataFrame:
+def fracture_table(curve_files, out_csv, out_png=None, title: str = "", smoothing_strain: float | None = None) -> pd.DataFrame:
+    """One row per curve: E, UTS and strain at UTS (Savitzky-Golay-smoothed over ``smoothing_strain``),
+    fracture strain, and the raw maximum ``UTS_raw_GPa``."""
+    if smoothing_strain is None:
+        smoothing_strain = schema_defaults("system", "analysis")["uts_smoothing_strain"]
     rows, curves, groups = [], {}, {}
     for f in curve_files:
         meta, curve = read_curve(f)
         s = meta.get("structure", {})
         settings = {**schema_defaults("fracture"), **meta.get("fracture", {})}  # the test's settings, in its header
-        m = fracture_metrics(curve, settings["modulus_max_strain"], settings["fracture_drop"])
+        m = fracture_metrics(curve, settings["modulus_max_strain"], settings["fracture_drop"], smoothing_strain)
         rows.append({**_id_row(s, meta.get("n_atoms")), **m, "code_version": s.get("code_version"),
                      "file": str(f)})
         curves[str(f)] = curve
         groups[str(f)] = _group_label(s)
     targets = sorted({c for r in rows for c in r if c.startswith("target_")})
     table = pd.DataFrame(rows, columns=ID_COLUMNS + targets + ["E_GPa", "UTS_GPa", "strain_at_UTS",
-                                                                "fracture_strain", "code_version", "file"])
+                                                                "fracture_strain", "UTS_raw_GPa",
+                                                                "uts_smoothing_strain", "code_version", "file"])
     table = table.sort_values(["source", "model", "composition", "cooling_rate", "seed"], ignore_index=True)
     io.write_table(out_csv, table)
     if out_png:
@@ -117,7 +122,7 @@ def elastic_table(json_files, out_csv) -> pd.DataFrame:
 
 
 def _fracture_cmd(args) -> int:
-    t = fracture_table(args.curves, args.out, args.plot, title=args.title)
+    t = fracture_table(args.curves, args.out, args.plot, title=args.title, smoothing_strain=args.smoothing_strain)
     print(f"{args.out}: {len(t)} samples")
     return 0
 
@@ -135,6 +140,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--plot", default=None, help="output PNG with all curves")
     p.add_argument("--title", default="")
+    p.add_argument("--smoothing-strain", type=float, default=0.02,
+                   help="Savitzky-Golay window (in strain) for UTS and fracture strain; 0: raw curve (default 0.02)")
     p.set_defaults(func=_fracture_cmd)
 
     p = subparsers.add_parser("elastic-table", help="one row per sample: C_ij, K, G, E, nu",

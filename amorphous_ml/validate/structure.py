@@ -14,10 +14,18 @@ Settings (``DEFAULT_SETTINGS``: the schema's defaults, overridden by ``systems.<
   count differs from the ideal one) per centre-neighbour pair.
 * ``ring_max_length``: longest ring searched, in atoms (0 disables rings). For a network whose bonds all
   join different species (Si-O) ring sizes are reported in network formers (atoms / 2).
-* ``voronoi_radii``: ``{"Cu": 1.28, "Zr": 1.60}`` (empty disables Voronoi analysis).
-* ``quests_bandwidth`` (0.05: separates a glass from a random box; QUESTS' default 0.015 is too strict
-  for glass-vs-glass overlap), ``quests_k``, ``quests_cutoff``, ``quests_max_environments`` (random
+* ``voronoi_radii``: ``{"Cu": 1.35, "Zr": 1.55}`` (DM2's radii; empty disables Voronoi analysis) and
+  ``voronoi_face_threshold`` (0.01: faces under 1 % of the polyhedron's surface are left out of the
+  index, DM2's relative face-area threshold; OVITO ``relative_face_threshold``).
+* ``quests_bandwidth`` (0.015 1/A, DM2's and QUESTS' value) for the entropy; ``quests_overlap_bandwidths``
+  ([0.015, 0.05]) for the benchmark's overlaps (0.05 also separates a glass from a random box and is
+  less strict between glasses), ``quests_k``, ``quests_cutoff``, ``quests_max_environments`` (random
   subset of environments, seeded, so entropy stays cheap at 100k atoms), ``seed``.
+* ``permutations`` (most splits of the benchmark's permutation test; every split when there are fewer),
+  ``alpha`` (0.05: "inside the noise" when p > alpha), ``trend_metrics`` (scalars checked against the
+  simulated trend in log10(rate) at target rates without simulated glasses): see ``compare.py``.
+* ``uts_smoothing_strain`` (0.02): Savitzky-Golay window, in strain, of the stress-strain curve before the
+  UTS is read off (``fracture.csv``; ``mechanics.smooth_stress``).
 * ``minimize``: with a potential, report the energy per atom after a LAMMPS minimisation.
 """
 
@@ -322,11 +330,12 @@ def ring_size_distribution(atoms, bond_cutoffs: dict, max_length: int = 24) -> d
     return out
 
 
-def voronoi_analysis(atoms, radii: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+def voronoi_analysis(atoms, radii: dict | None = None, face_threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Voronoi indices ``<n3,n4,n5,n6>`` (N, 4) and atomic volumes (A^3), radical tessellation with radii.
 
     ``radii`` (A) per element weight the tessellation (OVITO ``use_radii``); without it the plain
-    Voronoi construction is used.
+    Voronoi construction is used. Faces smaller than ``face_threshold`` x the polyhedron's surface are
+    left out of the index (OVITO ``relative_face_threshold``; DM2 used 0.01).
     """
     from ovito.modifiers import VoronoiAnalysisModifier
 
@@ -341,7 +350,8 @@ def voronoi_analysis(atoms, radii: dict | None = None) -> tuple[np.ndarray, np.n
                 t.radius = float(radii[t.name])
 
         pipe.modifiers.append(set_radii)
-    pipe.modifiers.append(VoronoiAnalysisModifier(compute_indices=True, use_radii=bool(radii)))
+    pipe.modifiers.append(VoronoiAnalysisModifier(compute_indices=True, use_radii=bool(radii),
+                                                 relative_face_threshold=float(face_threshold)))
     data = pipe.compute()
     index = np.asarray(data.particles["Voronoi Index"])
     padded = np.zeros((len(atoms), 7), dtype=int)
@@ -477,7 +487,8 @@ def analyze(atoms, settings: dict | None = None, *, potential: str | None = None
         scalars["ring_mean_size"] = float(sum(k * v for k, v in rings.items()) / total) if total else float("nan")
         scalars["rings_per_atom"] = float(total / len(atoms))
     if s["voronoi_radii"]:
-        index, volume = timed("voronoi", lambda: voronoi_analysis(atoms, s["voronoi_radii"]))
+        index, volume = timed("voronoi", lambda: voronoi_analysis(atoms, s["voronoi_radii"],
+                                                                       s["voronoi_face_threshold"]))
         symbols = np.asarray(atoms.get_chemical_symbols())
         labels = np.array(["<" + ",".join(map(str, row)) + ">" for row in index])
         ico = labels == "<0,0,12,0>"

@@ -52,9 +52,11 @@ rule fracture_table:
         png=report("results/{system}/fracture.png", caption="../report/fracture_plot.rst", category="Mechanics"),
     log:
         "logs/{system}/fracture_table.log",
+    params:
+        smoothing=lambda w: system_config(w.system)["analysis"]["uts_smoothing_strain"],
     shell:
         f"{AML} fracture-table {{input}} --out {{output.csv}} --plot {{output.png}} "
-        "--title {wildcards.system:q} > {log} 2>&1"
+        "--title {wildcards.system:q} --smoothing-strain {params.smoothing} > {log} 2>&1"
 
 
 rule elastic_table:
