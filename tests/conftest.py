@@ -31,6 +31,18 @@ def tiny_config():
     return load_config(TINY)
 
 
+def models_off() -> dict:
+    """A ``models`` section that switches off every model ``config.yaml`` defines in any system (``--configfile``
+    merges over config.yaml key by key, so a tiny config must switch each one off by name)."""
+    import yaml
+
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    kinds = {"dm2": "dm2"}
+    for s in default["systems"].values():
+        kinds.update({m: sec.get("kind", m) for m, sec in (s.get("models") or {}).items()})
+    return {name: {"kind": kind, "enabled": False} for name, kind in sorted(kinds.items())}
+
+
 def run_snakemake(workdir, *args, check=True):
     """Run the real workflow in ``workdir`` with the tiny config; returns the CompletedProcess.
 

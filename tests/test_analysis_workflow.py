@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import models_off
 
 from amorphous_ml import io
 
@@ -24,7 +25,7 @@ def test_validate_rules_turn_glasses_into_tables_figures_and_a_report(tmp_path):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     sio2 = config["systems"]["sio2"]
     sio2.update(cooling_rates=[100], samples_per_rate=2, seed=1)
-    sio2["models"] = {"dm2": {"enabled": False}}  # configs merge recursively: switch the model off
+    sio2["models"] = models_off()  # configs merge recursively: switch the model off
     config["systems"] = {"sio2": sio2}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     for seed in (1, 2):  # stand-ins for melt-quenched glasses: rattled cristobalite

@@ -10,7 +10,7 @@ import yaml
 
 from amorphous_ml import io
 from amorphous_ml.simulate.aqs import ALL_MODES
-from conftest import TINY, run_snakemake
+from conftest import TINY, run_snakemake, models_off
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ TARGETS = [f"results/cuzr/aqs/{SAMPLE}.extxyz", "results/cuzr/aqs.csv", "results
 def _aqs_config(tmp_path, name="aqs.yaml", **aqs):
     cfg = yaml.safe_load(TINY.read_text())
     for system in cfg["systems"].values():
-        system["models"] = {"dm2": {"enabled": False}}
+        system["models"] = models_off()
     cfg["systems"]["cuzr"]["aqs"] = {"strain_step": 0.01, "max_strain": 0.03, "label_strains": [0.01, 0.03],
                                      "d2min_cutoff": 4.0, "minimize": {"ftol": 1e-5},
                                      "cooling_rates": None, **aqs}  # config.yaml's filter: 10 K/ps only

@@ -166,19 +166,19 @@ def test_uts_from_the_smoothed_curve_removes_the_upward_bias_of_a_noisy_maximum(
     """A raw maximum of a noisy curve sits ~2 noise sigmas above the true peak; the smoothed one does not."""
     import pandas as pd
 
-    from amorphous_ml.validate.mechanics import fracture_metrics
+    from amorphous_ml.mechanics import fracture_metrics
 
     strain = np.arange(0, 0.5, 0.002)
     true = 100 * strain * np.exp(-strain / 0.2)  # peak 7.36 GPa at strain 0.2
     raw_err, smooth_err, where = [], [], []
     for seed in range(20):
         noisy = true + np.random.default_rng(seed).normal(0, 0.5, len(strain))
-        m = fracture_metrics(pd.DataFrame({"strain": strain, "szz_GPa": noisy}), smoothing_strain=0.04)
+        m = fracture_metrics(pd.DataFrame({"strain": strain, "szz_GPa": noisy}), 0.03, 0.1, smoothing_strain=0.04)
         raw_err.append(m["UTS_raw_GPa"] - true.max())
         smooth_err.append(m["UTS_GPa"] - true.max())
         where.append(m["strain_at_UTS"])
     assert np.mean(raw_err) > 0.8  # biased upward by the noise
     assert abs(np.mean(smooth_err)) < 0.25 and abs(np.mean(smooth_err)) < np.mean(raw_err) / 4
     assert abs(np.mean(where) - 0.2) < 0.03
-    flat = fracture_metrics(pd.DataFrame({"strain": strain, "szz_GPa": true}), smoothing_strain=0.0)
+    flat = fracture_metrics(pd.DataFrame({"strain": strain, "szz_GPa": true}), 0.03, 0.1, smoothing_strain=0.0)
     assert flat["UTS_GPa"] == pytest.approx(true.max())  # 0: no smoothing

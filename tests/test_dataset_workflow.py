@@ -12,7 +12,7 @@ import yaml
 
 from amorphous_ml import io
 from amorphous_ml.validate.structure import minimized_energy_per_atom
-from conftest import TINY, run_snakemake
+from conftest import TINY, run_snakemake, models_off
 from test_workflow import _job_counts
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ def _config(tmp_path, name="datasets.yaml", edit=None):
     """tiny.yaml + tiny_datasets.yaml, the generative models off (they have their own tests)."""
     cfg = yaml.safe_load(TINY.read_text())
     for system in cfg["systems"].values():
-        system["models"] = {"dm2": {"enabled": False}}
+        system["models"] = models_off()
     for name_, overlay in OVERLAY.items():
         cfg["systems"][name_].update(copy.deepcopy(overlay))
     if edit:

@@ -87,7 +87,7 @@ def test_workflow_default_dm2_builds_the_published_network():
     log10-rate condition on 9 Gaussians at -4..4 of width 0.6, one vector per atom out. Checked on the
     built modules, not on the config values that built them."""
     from amorphous_ml.config import validate_config
-    from amorphous_ml.learn.cli import split_dm2_params
+    from amorphous_ml.registry import split_dm2_params
 
     cfg = validate_config({"systems": {"s": {"potential": "sio2_bjp", "compositions": ["SiO2"],
                                              "cooling_rates": [10], "models": {"dm2": {}}}}})

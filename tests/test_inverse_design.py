@@ -10,7 +10,7 @@ import pytest
 from ase.build import bulk
 
 from amorphous_ml import io
-from amorphous_ml.validate.compare import benchmark_table, choose_reference, reference_groups
+from amorphous_ml.validate.compare import benchmark_table, choose_reference
 from amorphous_ml.validate.inverse import inverse_design_table, summary_table, training_ranges
 
 
@@ -56,9 +56,9 @@ def test_reference_set_is_the_configured_dataset_or_the_matching_simulated_glass
     refs = {"amden": "anneal", "amden_hmc": "anneal"}
     assert choose_reference("amden", "Si", None, records, refs) == [records[2], records[3]]
     assert choose_reference("dm2", "Si", 100.0, records, refs) == [records[1]]
-    groups = reference_groups(records, refs)
-    assert groups[("amden_hmc", "Si", None)][1] == [records[2], records[3]]
-    assert groups[("quench", "Si", None)][1] == records[:2]  # a dataset itself is compared with the glasses
+    assert choose_reference("amden_hmc", "Si", None, records, refs) == [records[2], records[3]]
+    # a dataset that is no model's reference is compared with the glasses of its composition
+    assert choose_reference("quench", "Si", None, records, refs) == records[:2]
     with pytest.raises(ValueError, match="needs 'melt' reference structures"):
         benchmark_table([_rec("amden")], references={"amden": "melt"})
 

@@ -120,12 +120,23 @@ def test_max_runtime_caps_the_request_and_sets_the_resubmissions_a_chain_needs()
 
 
 def test_paper_config_is_self_contained(tmp_path):
+    import yaml
+
     config = workflow_config([PAPER])
-    assert set(config["systems"]) == {"sio2"}  # no laptop cuzr / si
+    own = yaml.safe_load(PAPER.read_text())["systems"]
+    assert set(config["systems"]) == set(own)  # only the paper file's systems
+    laptop = workflow_config([])["systems"]
     assert config["systems"]["sio2"]["n_atoms"] == 3000
-    # the workflow reads it the same way: a laptop system is unknown to a paper-scale run
-    proc = _dry_run(tmp_path, "results/cuzr/glasses/Cu50Zr50_100Kps_s1.extxyz", "--configfile", str(PAPER))
-    assert proc.returncode != 0 and "unknown system 'cuzr'" in proc.stdout + proc.stderr
+    assert config["systems"]["cuzr"]["n_atoms"] == 16000
+    # nothing of config.yaml's laptop sections leaks into a system the paper file defines
+    assert "dm2" in laptop["cuzr"]["models"] and "dm2" not in config["systems"]["cuzr"]["models"]
+    # the workflow reads it the same way: Snakemake's own config (--settings-json of a job) is the paper one
+    proc = _dry_run(tmp_path, "-p", "results/cuzr/structure/simulated/Cu50Zr50_10Kps_s1.json", "--configfile",
+                    str(PAPER))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (job,) = [j for j in _jobs(proc.stdout) if j["rule"] == "structure_metrics"]
+    args = shlex.split(job["shell"])
+    assert json.loads(args[args.index("--settings-json") + 1]) == config["systems"]["cuzr"]["analysis"]
 
 
 def test_a_config_that_is_not_self_contained_inherits_config_yaml_by_snakemakes_merge(tmp_path):

@@ -121,6 +121,11 @@ def _check_pip_install(args: list[str]) -> None:
     """Shape only (installing is CI's job, .ci/run): an editable install of this repository, with extras
     that pyproject.toml defines."""
     assert args[:1] == ["install"], args
+    if args[1].startswith("torch=="):  # the CPU build of the pinned torch, from PyTorch's own index
+        pin = re.search(r'"(torch==[^"]+)"', (ROOT / "pyproject.toml").read_text())
+        assert pin and args[1] == pin.group(1), f"{args[1]} is not pyproject.toml's torch pin"
+        assert "--index-url" in args, args
+        return
     target = args[-1]
     path, _, extras = target.partition("[")
     assert path == ".", f"pip installs {target!r}, not this repository"

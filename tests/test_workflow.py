@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from amorphous_ml import io
-from conftest import TINY, run_snakemake
+from conftest import TINY, run_snakemake, models_off
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def _simulation_only(tmp_path, name="sim.yaml", edit=None):
     """The tiny config with the generative models switched off (the model chain: tests/test_model_chain.py)."""
     cfg = yaml.safe_load(TINY.read_text())
     for system in cfg["systems"].values():
-        system["models"] = {"dm2": {"enabled": False}}
+        system["models"] = models_off()
     if edit:
         edit(cfg)
     path = tmp_path / name

@@ -61,11 +61,13 @@ _ELASTIC_MINIMISATIONS = 13  # the reference state and 12 deformations
 
 
 def sample_atoms(system: dict, source: str) -> int:
-    """Atoms of a sample: the system's glasses, or a model's generated structures."""
+    """Atoms of a sample: the system's glasses, or a model's generated structures (a model whose size is
+    not fixed by its generation settings, e.g. AMDEN sized by a dataset and ghost atoms: the glasses' size,
+    an estimate for the job's runtime and memory)."""
     if source == "simulated":
         return int(system["n_atoms"])
     model = (system.get("models") or {}).get(source) or {}
-    return int((model.get("generation") or {}).get("n_atoms", system["n_atoms"]))
+    return int((model.get("generation") or {}).get("n_atoms") or system["n_atoms"])
 
 
 def fracture_atom_steps(system: dict, n_atoms: int) -> float:
