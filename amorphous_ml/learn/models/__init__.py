@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .dm2 import DM2Config, DM2Denoiser
+from .glassvae import GlassVAE, GlassVAEConfig
 
-MODELS = {"dm2": DM2Denoiser}
+MODELS = {"dm2": DM2Denoiser, "glassvae": GlassVAE}
 
-__all__ = ["MODELS", "DM2Config", "DM2Denoiser"]
+__all__ = ["MODELS", "DM2Config", "DM2Denoiser", "GlassVAE", "GlassVAEConfig"]
