@@ -5,6 +5,7 @@ import sys
 from amorphous_ml.config import ConfigError, sample_id, validate_config
 from amorphous_ml.simulate.params import (
     as_json,
+    dataset_system_params,
     elastic_params,
     fracture_params,
     melt_quench_params,

@@ -21,3 +21,33 @@ rule melt_quench:
         f"{AML} melt-quench --system-name {{wildcards.system}} --system-json {{params.system:q}} "
         "--composition {wildcards.composition} --rate {wildcards.rate} --seed {wildcards.seed} "
         "--out-extxyz {output.extxyz} --out-data {output.data} --log {log} " + LAMMPS_ARGS
+
+
+def npt_snapshot_datasets(system):
+    return [k for k, d in system_config(system).get("datasets", {}).items() if d["protocol"] == "npt_snapshots"]
+
+
+rule npt_snapshots_dataset:
+    """GlassVAE's data: snapshots along one NPT cooling trajectory (amorphous_ml/simulate/trajectory.py)."""
+    output:
+        "results/{system}/datasets/{dataset}.extxyz",
+    wildcard_constraints:
+        dataset="[a-z][a-z0-9_]*",
+    log:
+        stdout="logs/{system}/datasets/{dataset}.log",
+    benchmark:
+        "results/{system}/benchmarks/datasets/{dataset}.tsv"
+    params:
+        system=lambda w: as_json(dataset_system_params(system_config(w.system))),
+        dataset=lambda w: as_json(system_config(w.system)["datasets"][w.dataset]),
+        log_prefix=lambda w: f"logs/{w.system}/datasets/{w.dataset}",
+    threads: config["lammps"]["threads"]
+    priority: MODEL_CHAIN_PRIORITY
+    resources:
+        **lammps_resources(),
+        mem_mb=2000,
+        runtime=240,
+    shell:
+        f"{AML} npt-snapshots --system-name {{wildcards.system}} --system-json {{params.system:q}} "
+        "--dataset {wildcards.dataset} --dataset-json {params.dataset:q} --out {output} "
+        "--log-prefix {params.log_prefix} " + LAMMPS_ARGS + " > {log.stdout} 2>&1"
