@@ -22,6 +22,7 @@ include: "workflow/rules/learn.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/properties.smk"
 include: "workflow/rules/validate.smk"
+include: "workflow/rules/glassvae.smk"
 
 
 # Cheap table and plot jobs stay on the submitting host when running under a cluster executor.
@@ -34,6 +35,7 @@ localrules:
     plot_structure,
     plot_parity,
     validate,
+    glassvae_table,
 
 
 rule all:
@@ -41,3 +43,4 @@ rule all:
     input:
         [f"results/{system}/{table}.csv" for system in config["systems"] for table in ("fracture", "elastic")],
         rules.validate.input,
+        glassvae_targets(),

@@ -16,6 +16,7 @@ STAGE_MODULES = (
     "amorphous_ml.config",
     "amorphous_ml.simulate.cli",
     "amorphous_ml.learn.cli",
+    "amorphous_ml.learn.glassvae_cli",
     "amorphous_ml.generate.cli",
     "amorphous_ml.validate.cli",
     "amorphous_ml.validate.properties",

@@ -210,6 +210,7 @@ def train_glassvae(frames: Sequence[ase.Atoms], out_model, work_dir, params: dic
         "energy_label": energy_label,
         "energy_stats": _stats([items[k].label for k in tr]),
         "energy_range": [float(min(items[k].label for k in tr)), float(max(items[k].label for k in tr))],
+        "energy_quantiles": np.quantile([items[k].label for k in tr], np.linspace(0, 1, 21)).tolist(),
         "logvol_stats": _stats(logv),
         "reference_cell": ref.tolist(),
         "composition_fraction": {s: float(x) for s, x in zip(cfg.species, counts / counts.sum())},

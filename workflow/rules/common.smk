@@ -50,8 +50,9 @@ def simulated_samples(system):
 
 
 def model_configs(system):
-    """Enabled generative models of a system, by name."""
-    return {k: m for k, m in system_config(system)["models"].items() if m.get("enabled", True)}
+    """Enabled generative models of a system, by name (those whose samples enter the property tables)."""
+    return {k: m for k, m in system_config(system)["models"].items()
+            if m.get("enabled", True) and m.get("kind", k) != "glassvae"}  # GlassVAE: workflow/rules/glassvae.smk
 
 
 def generated_samples(system, model):

@@ -48,15 +48,15 @@ __all__ = ["GlassVAEConfig", "GlassVAE", "soft_rdf", "rdf_from_positions", "matc
 class GlassVAEConfig:
     species: list[str]
     n_atoms: int = 108
-    cutoff: float = 5.0
+    cutoff: float = 4.0
     num_rbf: int = 16
-    hidden: int = 64
-    num_layers: int = 3
+    hidden: int = 32
+    num_layers: int = 2
     edge_hidden: int = 32
     edge_layers: int = 2
     latent_dim: int = 16
     edge_latent_dim: int = 8
-    decoder_hidden: int = 256
+    decoder_hidden: int = 128
     hierarchical: bool = True
     # losses (paper eq. 1) and the ablation switches
     rdf_loss: bool = True
