@@ -47,12 +47,12 @@ def npt_snapshots(system_name: str, system: dict, dataset_name: str, ds: dict, o
     density = ds.get("initial_density") or system.get("initial_density", 7.0)
     start = random_packing(counts, density, ds.get("box_aspect", [1.0, 1.0, 1.0]), seed=seed)
     temps = [float(t) for t in ds["temperatures"]]
-    dt = float(system["timestep_ps"])
+    dt = float(ds.get("timestep_ps") or system["timestep_ps"])
     if float(ds["snapshot_every_ps"]) < dt:
         raise ValueError(f"snapshot_every_ps {ds['snapshot_every_ps']} is shorter than the timestep {dt} ps")
     melt = ds["melt"]
-    params = {"system": system_name, "dataset": dataset_name, "potential": system["potential"], "timestep_ps": dt,
-              **{k: v for k, v in ds.items() if k != "labels"}}
+    params = {"system": system_name, "dataset": dataset_name, "potential": system["potential"],
+              **{k: v for k, v in ds.items() if k != "labels"}, "timestep_ps": dt}
     frames = []
     with scratch_dir(out_extxyz) as tmp:
         write_lammps_data(tmp / "init.data", start, species)
