@@ -95,8 +95,44 @@ def validate_config(config: dict, *, source: str = "config") -> dict:
             key = _key_path(list(err.absolute_path))
             raise ConfigError(f"{source}: {key}: {err.message.splitlines()[0]}")
         raise ConfigError(f"{source}: {_key_path(list(err.absolute_path))}: {err.message.splitlines()[0]}")
+    _validate_models(config, source)
     _check_semantics(config, source)
     return config
+
+
+def load_definition(name: str) -> dict:
+    """One definition of the schema (``definitions.<name>``) with its references inlined."""
+    definitions = yaml.safe_load(SCHEMA_PATH.read_text()).get("definitions", {})
+    return _inline_refs(definitions[name], definitions)
+
+
+def _validate_models(config: dict, source: str) -> None:
+    """Each ``systems.<s>.models.<name>`` against the schema definition of its kind (amorphous_ml.registry).
+
+    ``kind`` defaults to the section's name and is kept in the section; defaults of the kind are filled.
+    """
+    from .registry import ModelKindError, model_requests, section_kind
+
+    for sys_name, system in config["systems"].items():
+        for name, section in system.get("models", {}).items():
+            key = f"systems.{sys_name}.models.{name}"
+            try:
+                kind = section_kind(name, section)
+            except ModelKindError as exc:
+                raise ConfigError(f"{source}: {key}.kind: {exc}") from None
+            body = {k: v for k, v in section.items() if k != "kind"}
+            errors = list(_Validator(load_definition(kind.schema)).iter_errors(body))
+            if errors:
+                err = _best_error(errors)
+                where = _key_path([key, *err.absolute_path])
+                raise ConfigError(f"{source}: {where}: {err.message.splitlines()[0]}")
+            section.clear()
+            section.update(body, kind=kind.name)
+            if section.get("enabled", True):
+                try:
+                    model_requests(system, name, section)
+                except ValueError as exc:
+                    raise ConfigError(f"{source}: {key}: {exc}") from None
 
 
 def _check_semantics(config: dict, source: str) -> None:

@@ -20,7 +20,7 @@ import torch
 from amorphous_ml.config import load_config
 from amorphous_ml.io import read_structures
 from amorphous_ml.learn.data import collate
-from amorphous_ml.learn.glassvae_cli import energy_window, glassvae_training_section
+from amorphous_ml.registry import _glassvae_window, training_params
 from amorphous_ml.learn.models.glassvae import GlassVAE, GlassVAEConfig
 from amorphous_ml.learn.vae import glassvae_loss_terms, snapshot_items, split_by_trajectory
 
@@ -37,7 +37,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    section = glassvae_training_section(load_config(args.config)["systems"]["cuzr"]["models"][args.section])
+    full = load_config(args.config)["systems"]["cuzr"]["models"][args.section]
+    section = {**training_params(args.section, full), "generation": full["generation"]}
     frames = read_structures(args.dataset)
     tr, _ = split_by_trajectory(frames, section["val_fraction"])
     params = {k: v for k, v in section.items() if k not in ("training", "seed", "val_fraction", "energy_label")}
@@ -64,7 +65,7 @@ def main() -> None:
            "configured_steps": section["training"]["steps"],
            "configured_training_cpu_s": cpu * section["training"]["steps"]}
     try:
-        from amorphous_ml.generate.glassvae import generate_glassvae
+        from amorphous_ml.generate.glassvae import generate_glassvae, resolve_window
         from amorphous_ml.learn.train import load_model
 
         trained = load_model(args.model)
@@ -72,7 +73,7 @@ def main() -> None:
         for mode in ("prior", "window"):
             targets = None
             if mode == "window":
-                lo, hi = energy_window(trained, g)
+                lo, hi = resolve_window(trained, _glassvae_window(g))
                 targets = {"energy_min": lo, "energy_max": hi}
             cpu0, wall0 = time.process_time(), time.perf_counter()
             generate_glassvae(trained, args.samples, targets, g, seed=1)

@@ -89,9 +89,9 @@ def test_interrupted_generation_resumes_to_the_same_structures(tmp_path):
 def test_generate_cli_writes_one_extxyz_per_seed_with_provenance(tmp_path):
     save_model(tmp_path / "m.pt", _model(), "dm2")
     outs = [tmp_path / "SiO2_5Kps_s1.extxyz", tmp_path / "SiO2_5Kps_s2.extxyz"]
-    rc = main(["generate-dm2", "--model", str(tmp_path / "m.pt"), "--system", "sio2", "--composition", "SiO2",
-               "--rate", "5", "--seeds", "1", "2", "--out", *map(str, outs), "--n-atoms", "30",
-               "--params-json", '{"generation": {"noisy_steps": 4, "clean_steps": 1}}', "--no-progress"])
+    rc = main(["generate", "--model", str(tmp_path / "m.pt"), "--name", "dm2", "--system", "sio2",
+               "--samples", "SiO2_5Kps_s1", "SiO2_5Kps_s2", "--out", *map(str, outs),
+               "--params-json", '{"generation": {"n_atoms": 30, "noisy_steps": 4, "clean_steps": 1}}', "--no-progress"])
     assert rc == 0
     atoms = read_structure(outs[1])
     assert len(atoms) == 30 and atoms.info["seed"] == 2 and atoms.info["cooling_rate"] == 5.0

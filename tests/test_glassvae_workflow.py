@@ -54,7 +54,12 @@ def test_glassvae_table_is_a_workflow_target_with_heldout_and_generated_rows(tmp
     window = gen[gen.row == "generated_window"]
     assert window.fraction_in_window.between(0, 1).all() and (window.window_min < window.window_max).all()
     assert np.isfinite(gen.rdf_rmse_to_inherent).all()
-    refined = read_structure(tmp_path / "results/cuzr/refined/glassvae/window_s1001.extxyz")
+    # sample ids: prior Cu50Zr50_s1001, window Cu50Zr50_0.1EnergyQuantileMin_0.4EnergyQuantileMax_s1001
+    assert (tmp_path / "results/cuzr/refined/glassvae/Cu50Zr50_s1001.extxyz").exists()
+    refined = read_structure(tmp_path / "results/cuzr/refined/glassvae/"
+                             "Cu50Zr50_0.1EnergyQuantileMin_0.4EnergyQuantileMax_s1001.extxyz")
+    assert refined.info["mode"] == "window" and refined.info["model"] == "glassvae"
+    assert refined.info["target_energy_quantile_min"] == 0.1
     assert refined.get_chemical_symbols().count("Cu") == 16 and len(refined) == 32
     floor = 1.0  # the refine step's min_distance (schema default)
     _, _, d = NeighborList(cutoff=floor, full_list=False).compute(

@@ -104,7 +104,7 @@ def test_model_chain_and_slow_quenches_are_scheduled_first(tmp_path):
         if rule:
             prio[(rule.group(1), wc.group(1) if wc else "")] = float(p.group(1)) if p else 0.0
     quench = {k[1]: v for k, v in prio.items() if k[0] == "melt_quench"}
-    chain = [v for k, v in prio.items() if k[0] in ("train_dm2", "generate_dm2", "refine_generated")]
+    chain = [v for k, v in prio.items() if k[0] in ("train_model", "generate_model", "refine_generated")]
     analysis = [v for k, v in prio.items() if k[0] in ("fracture", "structure_metrics", "fracture_table")]
     assert quench and chain and analysis
     assert min(chain) > max(quench.values()) > min(quench.values()) > max(analysis) == 0

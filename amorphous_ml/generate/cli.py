@@ -1,4 +1,4 @@
-"""Subcommands of the generate stage (registered into ``amorphous-ml``): generate-dm2, refine."""
+"""Subcommands of the generate stage (registered into ``amorphous-ml``): generate (every model kind), refine."""
 
 from __future__ import annotations
 
@@ -6,57 +6,33 @@ import json
 from pathlib import Path
 
 
-def _generate_dm2(args) -> int:
+def _generate(args) -> int:
     import torch
 
     from ..cli import UserError
-    from ..io import write_structures
-    from ..learn.train import load_model, resolve_device
-    from ..provenance import provenance
-    from ..simulate.systems import atom_counts
-    from .dm2 import Schedule, generate_structures
+    from ..learn.train import resolve_device
+    from .batch import generate_samples
 
-    section = json.loads(args.params_json)
-    gen = dict(section.get("generation", {}))
-    if len(args.seeds) != len(args.out):
-        raise UserError("give one --out file per --seeds value")
-    todo = [(s, o) for s, o in zip(args.seeds, args.out) if not Path(o).exists()]
-    if not todo:
+    try:
+        params = json.loads(args.params_json)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--params-json: not JSON ({exc})") from None
+    if len(args.samples) != len(args.out):
+        raise UserError("give one --out file per --samples value")
+    if all(Path(o).exists() for o in args.out):
         print("all outputs exist")
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         device = resolve_device(args.device)
-        model = load_model(args.model, device=device)
-    except (ValueError, FileNotFoundError) as exc:
-        raise UserError(str(exc)) from None
-    schedule = Schedule(noisy_steps=int(gen.get("noisy_steps", 2900)), clean_steps=int(gen.get("clean_steps", 100)),
-                        s_max=float(gen.get("s_max", 1.0)), s_min=float(gen.get("s_min", 0.001)))
-    n_atoms = args.n_atoms or int(gen.get("n_atoms", 300))
-    counts = atom_counts(args.composition, n_atoms)
-    symbols = [el for el, n in counts.items() for _ in range(n)]
-    density = args.density if args.density is not None else gen.get("density")
-    aspect = tuple(args.aspect or gen.get("aspect", [1.0, 1.0, 1.0]))
-    angles = tuple(args.angles or gen.get("angles", [90.0, 90.0, 90.0]))
-    pore = args.pore_radius if args.pore_radius is not None else float(gen.get("pore_radius", 0.0))
-    seeds = [s for s, _ in todo]
-    work_dir = Path(args.work_dir or Path(todo[0][1]).parent / ".dm2_state") / f"{Path(todo[0][1]).stem}"
-    try:
-        frames = generate_structures(model, symbols, seeds, args.rate, schedule, density=density, aspect=aspect,
-                                     angles=angles, pore_radius=pore, device=device, work_dir=work_dir,
-                                     checkpoint_every=int(gen.get("checkpoint_every", 200)),
-                                     progress=not args.no_progress)
+        frames = generate_samples(args.model, args.name, args.samples, args.out, params, system=args.system,
+                                  kind=args.kind, device=str(device), work_dir=args.work_dir,
+                                  progress=not args.no_progress)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    params = {"model": str(args.model), "schedule": schedule.__dict__, "n_atoms": len(symbols), "aspect": aspect,
-              "angles": angles, "pore_radius": pore, "density": frames[0].info["density_gcc"]}
-    for atoms, (seed, out) in zip(frames, todo):
-        atoms.info.update(provenance(seed=seed, params=params))
-        atoms.info.update({"system": args.system, "composition": args.composition, "cooling_rate": float(args.rate),
-                           "source": "generated", "model": "dm2"})
-        write_structures(out, atoms)
-    print(f"generated {len(frames)} structure(s) of {len(symbols)} atoms at {args.rate:g} K/ps")
+    sizes = sorted({len(a) for a in frames})
+    print(f"generated {len(frames)} structure(s) of {', '.join(map(str, sizes))} atoms with {args.name}")
     return 0
 
 
@@ -89,27 +65,24 @@ def register(subparsers) -> None:
     from ..simulate.cli import add_lammps_args
 
     p = subparsers.add_parser(
-        "generate-dm2", help="generate structures with a trained DM2 denoiser (batched over seeds)",
-        description="Denoise uniformly random atoms (optionally outside a cylindrical pore) into glasses at a "
-        "target cooling rate. One structure per --seeds value, all in one batch; existing outputs are "
-        "skipped and an interrupted run resumes from the state in --work-dir.")
-    p.add_argument("--model", required=True, help="model .pt written by train-dm2 (config in the .json beside it)")
+        "generate", help="generate structures with a trained model of any kind (batched over seeds)",
+        description="Generate one structure per sample id (<composition>[_<value><Tag>]..._s<seed>, e.g. "
+        "SiO2_100Kps_s1001: composition, the conditions such as a target cooling rate, and the seed) with the "
+        "model's sampler (its kind is read from the model's .json). Ids with the same composition and "
+        "conditions run as one batch; existing outputs are skipped; an interrupted run resumes from "
+        "--work-dir only with the same model bytes, generation parameters and seeds.")
+    p.add_argument("--model", required=True, help="model .pt written by 'train' (config in the .json beside it)")
+    p.add_argument("--name", required=True, help="the model's config section name (recorded as 'model')")
+    p.add_argument("--kind", default=None, help="the section's kind: refuse a model file of another kind")
     p.add_argument("--system", default="", help="system name recorded in the output")
-    p.add_argument("--composition", required=True, help="formula, e.g. SiO2 or Cu50Zr50")
-    p.add_argument("--rate", type=float, required=True, help="target cooling rate (K/ps)")
-    p.add_argument("--seeds", type=int, nargs="+", required=True, help="one seed per structure")
-    p.add_argument("--out", nargs="+", required=True, help="one extxyz per seed")
-    p.add_argument("--params-json", default="{}", help="the models.dm2 config section as JSON (uses 'generation')")
-    p.add_argument("--n-atoms", type=int, default=None, help="atom count (default: generation.n_atoms)")
-    p.add_argument("--density", type=float, default=None, help="g/cm^3 (default: the model's fit at --rate)")
-    p.add_argument("--aspect", type=float, nargs=3, default=None, help="cell length ratios a b c")
-    p.add_argument("--angles", type=float, nargs=3, default=None, help="cell angles alpha beta gamma (degrees)")
-    p.add_argument("--pore-radius", type=float, default=None, help="cylindrical pore along c (Å); 0 = none")
-    p.add_argument("--work-dir", default=None, help="resumable denoising state (default: next to the outputs)")
+    p.add_argument("--samples", nargs="+", required=True, help="sample ids, one structure each")
+    p.add_argument("--out", nargs="+", required=True, help="one extxyz per sample id")
+    p.add_argument("--params-json", default="{}", help="the generation part of the model's section as JSON")
+    p.add_argument("--work-dir", default=None, help="resumable state (default: .state next to the outputs)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_generate_dm2)
+    p.set_defaults(func=_generate)
 
     p = subparsers.add_parser(
         "refine", help="refine a generated structure: push apart overlaps, minimise, NVT + NPT (LAMMPS)",

@@ -23,7 +23,7 @@ import torch
 
 from ..learn.models.glassvae import GlassVAE, assign_species
 
-__all__ = ["steer_to_window", "decode_structures", "generate_glassvae"]
+__all__ = ["steer_to_window", "decode_structures", "generate_glassvae", "resolve_window", "sample_glassvae"]
 
 
 def steer_to_window(model: GlassVAE, z0: torch.Tensor, e_min: float, e_max: float, steps: int = 200,
@@ -118,7 +118,7 @@ def generate_glassvae(model_path, n_samples: int, targets: dict | None, params: 
     frames = decode_structures(model, z, symbols)
     for atoms, s, st in zip(frames, seeds, starts):
         atoms.info.update({"seed": int(s), "source": "generated", "model": "glassvae", "latent_start": st,
-                           "energy_label": cfg.extra.get("energy_label", "inherent_energy")})
+                           "mode": report["mode"], "energy_label": cfg.extra.get("energy_label", "inherent_energy")})
         if targets:
             atoms.info.update({"energy_min": report["energy_min"], "energy_max": report["energy_max"]})
     report["energy_pred"] = [a.info["energy_pred_eV_per_atom"] for a in frames]
@@ -131,3 +131,36 @@ def _training_symbols(cfg) -> list[str]:
     first = next(iter(counts))
     counts[first] += cfg.n_atoms - sum(counts.values())
     return [s for s, n in counts.items() for _ in range(n)]
+
+
+def resolve_window(model: GlassVAE, conditions: dict) -> tuple[float, float] | None:
+    """The energy window (eV/atom) of a request: ``energy_min``/``energy_max``, or quantiles of the model's
+    training energies (``energy_quantile_min``/``_max``); None for a prior request."""
+    if "energy_min" in conditions:
+        return float(conditions["energy_min"]), float(conditions["energy_max"])
+    if "energy_quantile_min" in conditions:
+        q = model.cfg.extra.get("energy_quantiles")
+        if not q:
+            raise ValueError("the model carries no training energy quantiles: give generation.energy_window")
+        grid = np.linspace(0, 1, len(q))
+        return (float(np.interp(conditions["energy_quantile_min"], grid, q)),
+                float(np.interp(conditions["energy_quantile_max"], grid, q)))
+    return None
+
+
+def sample_glassvae(model_path, composition: str, conditions: dict, seeds: Sequence[int], gen: dict,
+                    device: str = "cpu") -> tuple[list[ase.Atoms], dict]:
+    """The registry's sampler: one structure per seed of ``composition`` (at the model's atom count), from the
+    prior (no conditions) or into the requested window; returns the structures and their provenance record."""
+    from ..learn.train import load_model
+    from ..simulate.systems import atom_counts
+
+    model = load_model(Path(model_path), device=device)
+    counts = atom_counts(composition, model.cfg.n_atoms)
+    symbols = [el for el, n in counts.items() for _ in range(n)]
+    window = resolve_window(model, conditions)
+    targets = None if window is None else {"energy_min": window[0], "energy_max": window[1]}
+    frames, report = generate_glassvae(model, len(seeds), targets, gen, seed=int(seeds[0]), device=device,
+                                       symbols=symbols, seeds=list(seeds))
+    record = {"model": str(model_path), "generation": gen, "conditions": conditions, **report}
+    return frames, record

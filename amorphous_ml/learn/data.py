@@ -25,12 +25,16 @@ __all__ = ["Structure", "Batch", "structures_from_atoms", "load_glasses", "split
 
 @dataclass
 class Structure:
-    """One glass: positions (n, 3) Å, cell (3, 3) Å, species indices (n,), a scalar label and a name."""
+    """One glass: positions (n, 3) Å, cell (3, 3) Å, species indices (n,), a label and a name.
+
+    ``label`` is a scalar (DM2: log10 cooling rate) or a vector of equal length for every structure
+    (AMDEN: standardised properties, NaN where missing); :func:`collate` stacks them to (B,) or (B, m).
+    """
 
     positions: np.ndarray
     cell: np.ndarray
     species: np.ndarray
-    label: float
+    label: float | np.ndarray
     name: str = ""
 
     @property
@@ -47,7 +51,7 @@ class Batch:
     cells: torch.Tensor  # (B, 3, 3)
     batch: torch.Tensor  # (N,)
     counts: list[int]
-    labels: torch.Tensor  # (B,)
+    labels: torch.Tensor  # (B,) or (B, m)
 
     @property
     def num_graphs(self) -> int:
@@ -108,7 +112,7 @@ def collate(items: Sequence[Structure], dtype=torch.float32, device="cpu") -> Ba
         batch=torch.repeat_interleave(torch.arange(len(items), device=device),
                                       torch.as_tensor(counts, device=device)),
         counts=counts,
-        labels=torch.as_tensor([s.label for s in items], dtype=dtype, device=device),
+        labels=torch.as_tensor(np.asarray([s.label for s in items], dtype=np.float64), dtype=dtype, device=device),
     )
 
 

@@ -44,12 +44,14 @@ def _melt_quench(args) -> int:
 
 
 def _elastic(args) -> int:
+    from ..samples import target_columns
     from .protocols import elastic
 
     structure = io.read_structure(args.structure)
     result = elastic(_system(args), structure, args.log, lammps_settings(args))
     result["structure"] = {k: structure.info.get(k) for k in
                            ("system", "composition", "cooling_rate", "seed", "source", "model")}
+    result["structure"].update(target_columns(structure.info))
     result["n_atoms"] = len(structure)
     result["provenance"] = {k: structure.info.get(k) for k in ("code_version", "lammps_version", "potential_sha256")}
     io.write_json(args.out, result)

@@ -150,6 +150,10 @@ def fracture(system: dict, structure: ase.Atoms, seed: int, log_path, settings: 
 
 def structure_json(structure: ase.Atoms) -> str:
     """The identifying metadata of a structure as JSON (for CSV headers and side files)."""
+    from ..samples import target_columns
+
     keys = ("system", "composition", "cooling_rate", "seed", "source", "model", "code_version",
             "lammps_version", "potential_sha256")
-    return json.dumps({k: structure.info.get(k) for k in keys}, sort_keys=True, default=str)
+    ident = {k: structure.info.get(k) for k in keys}
+    ident.update(target_columns(structure.info))  # the conditions a generated structure was made for
+    return json.dumps(ident, sort_keys=True, default=str)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io
+from ..samples import target_columns
 from .structure import DEFAULT_SETTINGS, distribution_rmsd, quests_overlap
 
 __all__ = ["ID_COLUMNS", "load_records", "structure_table", "reference_groups", "set_distances",
@@ -53,6 +54,7 @@ def sample_identity(atoms_info: dict, source: str | None, sample: str | None, st
         "seed": atoms_info.get("seed"),
         "sample": sample or "",
         "structure": str(structure),
+        **target_columns(atoms_info),  # target conditions of a generated structure (target_<name>)
     }
     m = _SAMPLE.match(ident["sample"])
     if m:
@@ -81,9 +83,10 @@ def load_records(json_files) -> list[dict]:
 
 def structure_table(records) -> pd.DataFrame:
     """One row per source and sample: identity columns then every scalar metric."""
-    rows = [{**{k: r["id"].get(k) for k in ID_COLUMNS}, **r["scalars"]} for r in records]
+    targets = sorted({k for r in records for k in r["id"] if k.startswith("target_")})
+    rows = [{**{k: r["id"].get(k) for k in ID_COLUMNS + targets}, **r["scalars"]} for r in records]
     table = pd.DataFrame(rows)
-    first = ID_COLUMNS + [c for c in ("n_atoms", "formula") if c in table.columns]
+    first = ID_COLUMNS + targets + [c for c in ("n_atoms", "formula") if c in table.columns]
     table = table.reindex(columns=first + sorted(c for c in table.columns if c not in first))
     return table.sort_values(["source", "composition", "cooling_rate", "seed"], ignore_index=True,
                              na_position="last")

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 
 from .. import io
+from ..samples import target_columns
 from .mechanics import fracture_metrics, plot_stress_strain
 
 __all__ = ["read_curve", "fracture_table", "elastic_table", "register"]
@@ -30,7 +31,23 @@ def _id_row(structure: dict, n_atoms) -> dict:
     source = structure.get("source") or "simulated"
     return {"source": source, "model": structure.get("model") or "md",
             "composition": structure.get("composition"), "cooling_rate": structure.get("cooling_rate"),
-            "n_atoms": n_atoms, "seed": structure.get("seed")}
+            "n_atoms": n_atoms, "seed": structure.get("seed"), **target_columns(structure)}
+
+
+def _group_label(structure: dict) -> str:
+    """Legend of a curve: the model and its condition (cooling rate, or the target values)."""
+    rate = structure.get("cooling_rate")
+    if rate is not None and rate == rate:  # NaN for structures generated without a rate
+        return f"{structure.get('model') or 'md'} {rate:g} K/ps"
+    targets = target_columns(structure)
+    return " ".join([structure.get("model") or "md"] + [f"{k[len('target_'):]}={v:g}" for k, v in targets.items()])
+
+
+def _with_targets(table: pd.DataFrame) -> pd.DataFrame:
+    """Target-condition columns (``target_*``, generated structures only) right after the id columns."""
+    targets = sorted(c for c in table.columns if c.startswith("target_"))
+    rest = [c for c in table.columns if c not in ID_COLUMNS and c not in targets]
+    return table.reindex(columns=ID_COLUMNS + targets + rest)
 
 
 def fracture_table(curve_files, out_csv, out_png=None, title: str = "") -> pd.DataFrame:
@@ -43,9 +60,10 @@ def fracture_table(curve_files, out_csv, out_png=None, title: str = "") -> pd.Da
         rows.append({**_id_row(s, meta.get("n_atoms")), **m, "code_version": s.get("code_version"),
                      "file": str(f)})
         curves[str(f)] = curve
-        groups[str(f)] = f"{s.get('model', 'md')} {s.get('cooling_rate'):g} K/ps"
-    table = pd.DataFrame(rows, columns=ID_COLUMNS + ["E_GPa", "UTS_GPa", "strain_at_UTS", "fracture_strain",
-                                                      "code_version", "file"])
+        groups[str(f)] = _group_label(s)
+    targets = sorted({c for r in rows for c in r if c.startswith("target_")})
+    table = pd.DataFrame(rows, columns=ID_COLUMNS + targets + ["E_GPa", "UTS_GPa", "strain_at_UTS",
+                                                                "fracture_strain", "code_version", "file"])
     table = table.sort_values(["source", "model", "composition", "cooling_rate", "seed"], ignore_index=True)
     io.write_table(out_csv, table)
     if out_png:
@@ -64,8 +82,8 @@ def elastic_table(json_files, out_csv) -> pd.DataFrame:
         rows.append({**_id_row(d.get("structure", {}), d.get("n_atoms")),
                      **{k: d[k] for k in ("K_GPa", "G_GPa", "E_GPa", "nu")}, **cij,
                      "code_version": d.get("provenance", {}).get("code_version"), "file": str(f)})
-    table = pd.DataFrame(rows).sort_values(["source", "model", "composition", "cooling_rate", "seed"],
-                                           ignore_index=True)
+    table = _with_targets(pd.DataFrame(rows)).sort_values(["source", "model", "composition", "cooling_rate", "seed"],
+                                                          ignore_index=True)
     io.write_table(out_csv, table)
     return table
 

@@ -2,7 +2,9 @@
 import shlex
 import sys
 
-from amorphous_ml.config import ConfigError, sample_id, validate_config
+from amorphous_ml.config import ConfigError, validate_config
+from amorphous_ml import registry
+from amorphous_ml.samples import SAMPLE_PATTERN
 from amorphous_ml.simulate.params import (
     as_json,
     dataset_system_params,
@@ -24,10 +26,11 @@ AML = f"{shlex.quote(sys.executable)} -m amorphous_ml"
 wildcard_constraints:
     system="[a-z][a-z0-9_]*",
     source="[a-z][a-z0-9_]*",
+    model="[a-z][a-z0-9_]*",
     composition="[A-Z][A-Za-z0-9.]*",
     rate="[0-9.e+-]+",
     seed="[0-9]+",
-    sample="[A-Z][A-Za-z0-9.]*_[0-9.e+-]+Kps_s[0-9]+",
+    sample=SAMPLE_PATTERN,  # <composition>[_<value><Tag>]..._s<seed> (amorphous_ml/samples.py)
 
 
 def system_config(name):
@@ -40,30 +43,24 @@ def system_config(name):
 
 
 def simulated_samples(system):
-    s = system_config(system)
-    return [
-        sample_id(comp, rate, s["seed"] + i)
-        for comp in s["compositions"]
-        for rate in s["cooling_rates"]
-        for i in range(s["samples_per_rate"])
-    ]
+    return registry.simulated_samples(system_config(system))
 
 
 def model_configs(system):
-    """Enabled generative models of a system, by name (those whose samples enter the property tables)."""
-    return {k: m for k, m in system_config(system)["models"].items()
-            if m.get("enabled", True) and m.get("kind", k) != "glassvae"}  # GlassVAE: workflow/rules/glassvae.smk
+    """Enabled generative models of a system, by name."""
+    return {k: m for k, m in system_config(system)["models"].items() if m.get("enabled", True)}
+
+
+def model_section(system, model):
+    models = system_config(system)["models"]
+    if model not in models:
+        raise ValueError(f"system {system!r} has no model {model!r}; configured: {', '.join(models) or 'none'}")
+    return models[model]
 
 
 def generated_samples(system, model):
-    s = system_config(system)
-    m = s["models"][model]
-    return [
-        sample_id(comp, rate, m.get("seed", 0) + i)
-        for comp in (m.get("compositions") or s["compositions"])
-        for rate in (m.get("target_cooling_rates") or s["cooling_rates"])
-        for i in range(m.get("samples_per_rate", 1))
-    ]
+    """Sample ids a model section asks for (its kind's requests: compositions x conditions x seeds)."""
+    return [r.sample for r in registry.model_requests(system_config(system), model, model_section(system, model))]
 
 
 def samples(system):

@@ -2,19 +2,20 @@
 # Code: amorphous_ml/generate/ (sampler, CLI) and amorphous_ml/simulate/refine.py.
 
 
-rule generate_dm2:
+rule generate_model:
     input:
-        model="results/{system}/models/dm2/model.pt",
-        config="results/{system}/models/dm2/model.json",
+        model="results/{system}/models/{model}/model.pt",
+        config="results/{system}/models/{model}/model.json",
     output:
-        "results/{system}/generated/dm2/{composition}_{rate}Kps_s{seed}.extxyz",
+        "results/{system}/generated/{model}/{sample}.extxyz",
     log:
-        "logs/{system}/generate_dm2/{composition}_{rate}Kps_s{seed}.log",
+        "logs/{system}/generate_{model}/{sample}.log",
     benchmark:
-        "results/{system}/benchmarks/generate_dm2/{composition}_{rate}Kps_s{seed}.tsv"
+        "results/{system}/benchmarks/generate_{model}/{sample}.tsv"
     params:
-        gen=lambda w: as_json({"generation": system_config(w.system)["models"]["dm2"]["generation"]}),
-        state=lambda w: f"results/{w.system}/generated/dm2/.state",  # resumable denoising state
+        kind=lambda w: model_section(w.system, w.model)["kind"],
+        gen=lambda w: as_json(registry.generation_params(w.model, model_section(w.system, w.model))),
+        state=lambda w: f"results/{w.system}/generated/{w.model}/.state",  # resumable state, keyed by model hash
     threads: config["torch_threads"]
     priority: MODEL_CHAIN_PRIORITY
     resources:
@@ -22,10 +23,10 @@ rule generate_dm2:
         mem_mb=4000,
         runtime=600,
     shell:
-        f"{AML} generate-dm2 --model {{input.model}} --system {{wildcards.system}} "
-        "--composition {wildcards.composition} --rate {wildcards.rate} --seeds {wildcards.seed} "
-        "--out {output} --params-json {params.gen:q} --work-dir {params.state} "
-        "--device {resources.torch_device} --threads {threads} --no-progress > {log} 2>&1"
+        f"{AML} generate --model {{input.model}} --name {{wildcards.model}} --kind {{params.kind}} "
+        "--system {wildcards.system} --samples {wildcards.sample} --out {output} --params-json {params.gen:q} "
+        "--work-dir {params.state} --device {resources.torch_device} --threads {threads} --no-progress "
+        "> {log} 2>&1"
 
 
 rule refine_generated:

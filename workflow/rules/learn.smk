@@ -1,15 +1,11 @@
-# Learn: train generative models on the simulated glasses (code: amorphous_ml/learn/).
-from amorphous_ml.learn.cli import dm2_training_section
+# Learn: train generative models of every registered kind (code: amorphous_ml/learn/, amorphous_ml/registry.py).
 from amorphous_ml.simulate.params import as_json
 from amorphous_ml.simulate.systems import get_potential
 
 
-def model_training_glasses(system, model):
-    """Simulated glasses of the compositions a model is trained on."""
-    s = system_config(system)
-    comps = s["models"][model].get("compositions") or s["compositions"]
-    return [f"results/{system}/glasses/{sid}.extxyz" for sid in simulated_samples(system)
-            if sid.rsplit("_", 2)[0] in comps]
+def model_training_inputs(system, model):
+    """What a model trains on: the glasses of its compositions or its named dataset (`dataset:`)."""
+    return registry.training_inputs(system, system_config(system), model, model_section(system, model))
 
 
 def torch_resources():
@@ -17,20 +13,21 @@ def torch_resources():
     return dict(torch_device=config["torch_device"])
 
 
-rule train_dm2:
+rule train_model:
     input:
-        lambda w: model_training_glasses(w.system, "dm2"),
+        lambda w: model_training_inputs(w.system, w.model),
     output:
-        model="results/{system}/models/dm2/model.pt",
-        config="results/{system}/models/dm2/model.json",
+        model="results/{system}/models/{model}/model.pt",
+        config="results/{system}/models/{model}/model.json",
     log:
-        "logs/{system}/train_dm2.log",
+        "logs/{system}/train_{model}.log",
     benchmark:
-        "results/{system}/benchmarks/train_dm2.tsv"
+        "results/{system}/benchmarks/train_{model}.tsv"
     params:
-        dm2=lambda w: as_json(dm2_training_section(system_config(w.system)["models"]["dm2"])),
+        kind=lambda w: model_section(w.system, w.model)["kind"],
+        section=lambda w: as_json(registry.training_params(w.model, model_section(w.system, w.model))),
         species=lambda w: " ".join(get_potential(system_config(w.system)["potential"]).species),
-        work_dir=lambda w: f"results/{w.system}/models/dm2/work",  # resumable state; not an output
+        work_dir=lambda w: f"results/{w.system}/models/{w.model}/work",  # resumable state; not an output
     threads: config["torch_threads"]
     priority: MODEL_CHAIN_PRIORITY
     resources:
@@ -38,6 +35,7 @@ rule train_dm2:
         mem_mb=4000,
         runtime=600,
     shell:
-        f"{AML} train-dm2 --glasses {{input}} --species {{params.species}} --params-json {{params.dm2:q}} "
-        "--out {output.model} --work-dir {params.work_dir} --device {resources.torch_device} "
-        "--threads {threads} --no-progress > {log} 2>&1"
+        f"{AML} train --kind {{params.kind}} --name {{wildcards.model}} --inputs {{input}} "
+        "--species {params.species} --params-json {params.section:q} --out {output.model} "
+        "--work-dir {params.work_dir} --device {resources.torch_device} --threads {threads} --no-progress "
+        "> {log} 2>&1"

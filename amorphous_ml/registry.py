@@ -1,0 +1,301 @@
+"""Registry of generative model kinds: the one place where the workflow learns what a model kind is.
+
+A config section ``systems.<system>.models.<name>`` has a ``kind`` (default: its name) naming an entry of
+:data:`KINDS`. Each :class:`ModelKind` supplies
+
+* ``schema``: the definition in ``workflow/schemas/config.schema.yaml`` its section is validated against
+  (defaults filled, unknown keys rejected, errors name ``systems.<system>.models.<name>.<key>``);
+* ``workflow_keys``: keys of its section that steer the workflow (what to generate, refine settings)
+  rather than the trained model; every other key is passed to training (and is a rerun trigger of it);
+* ``generation_keys``: keys of its section the sampler needs (passed to generation, part of the resume key);
+* ``requests(system_config, section)``: the structures the config asks for, as :class:`Request`
+  (composition, conditions, seed), whose :attr:`Request.sample` id names the files;
+* ``condition_names(generation_params)``: the conditions its sample ids carry (to parse an id back);
+* ``train(inputs, out, work_dir, params, species, device, progress, stop_after)``: train on the extxyz
+  files ``inputs`` and write ``out`` (.pt + .json, :func:`amorphous_ml.learn.train.save_model`);
+* ``sample(model_path, composition, conditions, seeds, params, device, work_dir, progress, stop_after)``:
+  one structure per seed (ASE, real atoms only) and the parameters to record in their provenance;
+* ``checkpoint_kinds``: the ``kind`` values its ``model.json`` files may hold.
+
+What a model trains on is the same for every kind (:func:`training_inputs`): the melt-quenched glasses of
+its compositions, or, with ``dataset: <name>`` in its section, ``results/{system}/datasets/<name>.extxyz``.
+The rules (``train_model``, ``generate_model``, ``refine_generated``), the CLI (``train``, ``generate``), the
+generation driver (:mod:`amorphous_ml.generate.batch`), refine and the tables never branch on the kind.
+Adding a model = its modules, its schema definition and an entry here.
+
+This module imports no torch (the Snakefile imports it to build the DAG); the kinds' functions import
+their modules when called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from .samples import conditions_from_tags, parse_sample, sample_name
+
+__all__ = ["Request", "ModelKind", "KINDS", "ModelKindError", "get_kind", "section_kind", "training_params",
+           "generation_params", "training_inputs", "simulated_samples", "model_requests", "requests_from_samples",
+           "read_model_kind", "model_hash"]
+
+
+class ModelKindError(ValueError):
+    """An unknown or mismatched model kind (config or model.json); the message is one line."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One structure a model is asked for: its composition, its conditions (name -> value) and seed."""
+
+    composition: str
+    conditions: tuple[tuple[str, float], ...]
+    seed: int
+
+    @classmethod
+    def make(cls, composition: str, conditions: Mapping[str, float], seed: int) -> "Request":
+        return cls(composition, tuple((k, float(v)) for k, v in conditions.items()), int(seed))
+
+    @property
+    def condition_dict(self) -> dict[str, float]:
+        return dict(self.conditions)
+
+    @property
+    def sample(self) -> str:
+        return sample_name(self.composition, self.condition_dict, self.seed)
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    name: str
+    schema: str
+    description: str
+    train: Callable
+    sample: Callable
+    requests: Callable[[dict, dict], list[Request]]
+    condition_names: Callable[[dict], list[str]]
+    workflow_keys: frozenset = frozenset({"kind", "enabled", "compositions", "dataset", "generation", "refine"})
+    generation_keys: tuple[str, ...] = ("generation",)
+    checkpoint_kinds: tuple[str, ...] = field(default=())
+
+    def accepts_checkpoint(self, kind: str) -> bool:
+        return kind in (self.checkpoint_kinds or (self.name,))
+
+
+# ---------------------------------------------------------------------------------------------- DM2
+DM2_WORKFLOW_KEYS = frozenset({"kind", "enabled", "target_cooling_rates", "samples_per_rate", "compositions",
+                               "generation", "refine"})
+
+
+def _dm2_requests(system: dict, section: dict) -> list[Request]:
+    """Every composition x target cooling rate x ``samples_per_rate`` seeds (from ``seed``)."""
+    return [Request.make(comp, {"cooling_rate": rate}, section.get("seed", 0) + i)
+            for comp in (section.get("compositions") or system["compositions"])
+            for rate in (section.get("target_cooling_rates") or system["cooling_rates"])
+            for i in range(section.get("samples_per_rate", 1))]
+
+
+def split_dm2_params(params: dict) -> tuple[dict, dict]:
+    """DM2 training params (section minus workflow keys) -> (model params incl. sigma range, TrainConfig fields)."""
+    from .learn.train import TrainConfig
+
+    section = {k: v for k, v in params.items() if k not in DM2_WORKFLOW_KEYS}
+    train_params = dict(section.pop("training", {}))
+    if "seed" in section:
+        train_params.setdefault("seed", section.pop("seed"))
+    unknown = set(train_params) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown training keys {sorted(unknown)}")
+    return section, train_params
+
+
+def _dm2_train(inputs, out, work_dir, params: dict, species: Sequence[str], device: str = "cpu",
+               progress: bool = True, stop_after: int | None = None) -> dict:
+    from .learn.denoise import train_dm2
+
+    model_params, train_params = split_dm2_params(params)
+    model_params["species"] = list(species)
+    return train_dm2(inputs, out, work_dir, model_params, train_params, device=device, progress=progress,
+                     stop_after=stop_after)
+
+
+def _dm2_sample(model_path, composition: str, conditions: dict, seeds: Sequence[int], params: dict,
+                device: str = "cpu", work_dir=None, progress: bool = True, stop_after: int | None = None):
+    from .generate.dm2 import Schedule, generate_structures
+    from .learn.train import load_model
+    from .simulate.systems import atom_counts
+
+    gen = dict(params.get("generation", {}))
+    model = load_model(model_path, device=device)
+    schedule = Schedule(noisy_steps=int(gen.get("noisy_steps", 2900)), clean_steps=int(gen.get("clean_steps", 100)),
+                        s_max=float(gen.get("s_max", 1.0)), s_min=float(gen.get("s_min", 0.001)))
+    counts = atom_counts(composition, int(gen.get("n_atoms", 300)))
+    symbols = [el for el, n in counts.items() for _ in range(n)]
+    aspect = tuple(gen.get("aspect", [1.0, 1.0, 1.0]))
+    angles = tuple(gen.get("angles", [90.0, 90.0, 90.0]))
+    pore = float(gen.get("pore_radius", 0.0))
+    rate = conditions["cooling_rate"]
+    frames = generate_structures(model, symbols, list(seeds), rate, schedule, density=gen.get("density"),
+                                 aspect=aspect, angles=angles, pore_radius=pore, device=device, work_dir=work_dir,
+                                 checkpoint_every=int(gen.get("checkpoint_every", 200)), progress=progress,
+                                 stop_after=stop_after)
+    record = {"model": str(model_path), "schedule": schedule.__dict__, "n_atoms": len(symbols), "aspect": aspect,
+              "angles": angles, "pore_radius": pore, "density": frames[0].info["density_gcc"]}
+    return frames, record
+
+
+DM2 = ModelKind(
+    name="dm2", schema="dm2",
+    description="DM2 E(3)-equivariant denoiser conditioned on log10(cooling rate) (learn/denoise.py, generate/dm2.py)",
+    train=_dm2_train, sample=_dm2_sample, requests=_dm2_requests,
+    condition_names=lambda params: ["cooling_rate"],
+    workflow_keys=DM2_WORKFLOW_KEYS,
+)
+
+# ---------------------------------------------------------------------------------------------- GlassVAE
+GLASSVAE_WORKFLOW_KEYS = frozenset({"kind", "enabled", "dataset", "generation", "refine"})
+
+
+def _glassvae_window(gen: dict) -> dict:
+    """The window conditions of a section's generation settings: absolute (eV/atom) or quantiles of the training
+    energies (resolved against the trained model when sampling)."""
+    if gen.get("energy_window"):
+        lo, hi = gen["energy_window"]
+        return {"energy_min": lo, "energy_max": hi}
+    lo, hi = gen.get("window_quantiles", [0.1, 0.4])
+    return {"energy_quantile_min": lo, "energy_quantile_max": hi}
+
+
+def _glassvae_requests(system: dict, section: dict) -> list[Request]:
+    """``samples`` seeds (from ``seed``) per generation mode: prior (no condition) and energy window."""
+    gen = section.get("generation", {})
+    dataset = system.get("datasets", {}).get(section.get("dataset"), {})
+    comp = gen.get("composition") or dataset.get("composition") or system["compositions"][0]
+    out = []
+    for mode in gen.get("modes", ["prior", "window"]):
+        cond = {} if mode == "prior" else _glassvae_window(gen)
+        out += [Request.make(comp, cond, section.get("seed", 1001) + i) for i in range(gen.get("samples", 4))]
+    return out
+
+
+def _glassvae_train(inputs, out, work_dir, params: dict, species: Sequence[str], device: str = "cpu",
+                    progress: bool = True, stop_after: int | None = None) -> dict:
+    from .io import read_structures
+    from .learn.vae import train_glassvae
+
+    frames = [a for p in inputs for a in read_structures(p)]
+    return train_glassvae(frames, out, work_dir, {**params, "species": list(species)}, device=device,
+                          progress=progress, stop_after=stop_after)
+
+
+def _glassvae_sample(model_path, composition: str, conditions: dict, seeds: Sequence[int], params: dict,
+                     device: str = "cpu", work_dir=None, progress: bool = True, stop_after: int | None = None):
+    from .generate.glassvae import sample_glassvae
+
+    return sample_glassvae(model_path, composition, conditions, seeds, params.get("generation", {}), device=device)
+
+
+GLASSVAE = ModelKind(
+    name="glassvae", schema="glassvae",
+    description="GlassVAE hierarchical graph VAE with energy and RDF losses, prior and energy-window generation "
+    "(learn/vae.py, generate/glassvae.py)",
+    train=_glassvae_train, sample=_glassvae_sample, requests=_glassvae_requests,
+    condition_names=lambda params: list(_glassvae_window(params.get("generation", {}))),
+    workflow_keys=GLASSVAE_WORKFLOW_KEYS,
+)
+
+#: every model kind, by name
+KINDS: dict[str, ModelKind] = {k.name: k for k in (DM2, GLASSVAE)}
+
+
+# ----------------------------------------------------------------------------------- generic helpers
+def get_kind(name: str) -> ModelKind:
+    try:
+        return KINDS[name]
+    except (KeyError, TypeError):
+        raise ModelKindError(f"unknown model kind {name!r} (known: {', '.join(sorted(KINDS))})") from None
+
+
+def section_kind(name: str, section: dict) -> ModelKind:
+    """The kind of the config section ``models.<name>`` (its ``kind``, default its name)."""
+    return get_kind(section.get("kind", name))
+
+
+def training_params(name: str, section: dict) -> dict:
+    """The part of a model section that determines the trained model (training's params and rerun trigger)."""
+    kind = section_kind(name, section)
+    return {k: v for k, v in section.items() if k not in kind.workflow_keys}
+
+
+def generation_params(name: str, section: dict) -> dict:
+    """The part of a model section its sampler reads (generation's params, part of its resume key)."""
+    kind = section_kind(name, section)
+    return {k: section[k] for k in kind.generation_keys if k in section}
+
+
+def simulated_samples(system: dict) -> list[str]:
+    """Ids of the melt-quenched glasses of a system config: composition x rate x samples_per_rate seeds."""
+    return [sample_name(comp, {"cooling_rate": rate}, system["seed"] + i)
+            for comp in system["compositions"]
+            for rate in system["cooling_rates"]
+            for i in range(system["samples_per_rate"])]
+
+
+def training_inputs(system_name: str, system: dict, name: str, section: dict) -> list[str]:
+    """The extxyz files a model trains on: ``dataset: <name>`` or the glasses of its compositions."""
+    section_kind(name, section)
+    if section.get("dataset"):
+        return [f"results/{system_name}/datasets/{section['dataset']}.extxyz"]
+    comps = section.get("compositions") or system["compositions"]
+    return [f"results/{system_name}/glasses/{sid}.extxyz" for sid in simulated_samples(system)
+            if parse_sample(sid)[0] in comps]
+
+
+def model_requests(system: dict, name: str, section: dict) -> list[Request]:
+    """The structures a model section asks for; two requests with one id are a config error."""
+    reqs = section_kind(name, section).requests(system, section)
+    seen: dict[str, Request] = {}
+    for r in reqs:
+        if r.sample in seen:
+            raise ValueError(f"models.{name}: two requested structures share the id {r.sample!r} "
+                             "(conditions equal to 6 significant digits and the same seed)")
+        seen[r.sample] = r
+    return reqs
+
+
+def requests_from_samples(kind: ModelKind, samples: Sequence[str], params: dict) -> list[Request]:
+    """Parse sample ids back into requests with the condition names the kind declares."""
+    names = kind.condition_names(params)
+    out = []
+    for s in samples:
+        comp, tokens, seed = parse_sample(s)
+        out.append(Request.make(comp, conditions_from_tags(tokens, names, s), seed))
+    return out
+
+
+def read_model_kind(model_path) -> tuple[ModelKind, dict]:
+    """The registered kind of a model file from its ``.json``; one-line errors naming the file."""
+    meta_path = Path(model_path).with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{meta_path}: model config missing (a model is <stem>.pt + <stem>.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelKindError(f"{meta_path}: not a model config (invalid JSON: {exc})") from None
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    for k in KINDS.values():
+        if k.accepts_checkpoint(kind):
+            return k, meta
+    known = sorted({c for k in KINDS.values() for c in (k.checkpoint_kinds or (k.name,))})
+    raise ModelKindError(f"{meta_path}: unknown model kind {kind!r} (known: {', '.join(known)})")
+
+
+def model_hash(model_path) -> str:
+    """sha256 of the model's weights and config files (``.pt`` bytes, then ``.json`` bytes)."""
+    h = hashlib.sha256()
+    for p in (Path(model_path), Path(model_path).with_suffix(".json")):
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
