@@ -130,9 +130,12 @@ def _validate_models(config: dict, source: str) -> None:
             section.update(body, kind=kind.name)
             if section.get("enabled", True):
                 try:
+                    if kind.check is not None:
+                        kind.check(system, section, key)
                     model_requests(system, name, section)
                 except ValueError as exc:
-                    raise ConfigError(f"{source}: {key}: {exc}") from None
+                    msg = str(exc)
+                    raise ConfigError(f"{source}: {msg if msg.startswith(key) else f'{key}: {msg}'}") from None
 
 
 def _check_semantics(config: dict, source: str) -> None:

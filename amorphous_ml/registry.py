@@ -79,6 +79,9 @@ class ModelKind:
     workflow_keys: frozenset = frozenset({"kind", "enabled", "compositions", "dataset", "generation", "refine"})
     generation_keys: tuple[str, ...] = ("generation",)
     checkpoint_kinds: tuple[str, ...] = field(default=())
+    #: optional semantic check of a validated section: ``check(system, section, key)`` raises ValueError
+    #: with a message starting with the offending key below ``key`` (e.g. ``targets[0].foo: ...``)
+    check: Callable | None = None
 
     def accepts_checkpoint(self, kind: str) -> bool:
         return kind in (self.checkpoint_kinds or (self.name,))
@@ -154,6 +157,89 @@ DM2 = ModelKind(
     workflow_keys=DM2_WORKFLOW_KEYS,
 )
 
+# -------------------------------------------------------------------------------------------- AMDEN
+AMDEN_WORKFLOW_KEYS = frozenset({"kind", "enabled", "dataset", "compositions", "targets", "samples_per_target",
+                                 "reference", "generation", "refine"})
+
+
+def _amden_requests(system: dict, section: dict) -> list[Request]:
+    """``samples_per_target`` structures per target (each its own seed), or unconditioned ones without targets."""
+    comp = (section.get("compositions") or system["compositions"])[0]
+    targets = section.get("targets") or [{}]
+    n = int(section.get("samples_per_target", 1))
+    seed = int(section.get("seed", 0))
+    return [Request.make(comp, t, seed + j * n + i) for j, t in enumerate(targets) for i in range(n)]
+
+
+def _amden_check(system: dict, section: dict, key: str) -> None:
+    """Target names must be properties the model is conditioned on; their values finite."""
+    import math
+
+    props = list(section.get("properties") or [])
+    for j, target in enumerate(section.get("targets") or []):
+        for name, value in target.items():
+            if name not in props:
+                raise ValueError(f"{key}.targets[{j}].{name}: not a property this model is conditioned on "
+                                 f"(properties: {', '.join(props) or 'none'})")
+            if not math.isfinite(float(value)):
+                raise ValueError(f"{key}.targets[{j}].{name}: {value} is not finite")
+    if section.get("generation", {}).get("hmc", {}).get("enabled") and not section.get("energy"):
+        raise ValueError(f"{key}.generation.hmc.enabled: HMC needs the energy-based variant (energy: true)")
+    if section.get("dataset"):
+        datasets = system.get("datasets")
+        if isinstance(datasets, dict):
+            if section["dataset"] not in datasets:
+                raise ValueError(f"{key}.dataset: {section['dataset']!r} is not a dataset of this system "
+                                 f"({', '.join(datasets) or 'none'})")
+            labels = datasets[section["dataset"]].get("labels")
+            if labels is not None:
+                for i, name in enumerate(props):
+                    if name not in labels:
+                        raise ValueError(f"{key}.properties[{i}]: {name!r} is not a label of dataset "
+                                         f"{section['dataset']!r} (labels: {', '.join(labels) or 'none'})")
+
+
+def _amden_train(inputs, out, work_dir, params: dict, species: Sequence[str], device: str = "cpu",
+                 progress: bool = True, stop_after: int | None = None) -> dict:
+    from .learn.amden import train_amden
+    from .learn.data import load_glasses
+
+    params = {k: v for k, v in params.items() if k not in AMDEN_WORKFLOW_KEYS}
+    return train_amden(load_glasses(inputs), out, work_dir, params, device=device, progress=progress,
+                       stop_after=stop_after)
+
+
+def _amden_sample(model_path, composition: str, conditions: dict, seeds: Sequence[int], params: dict,
+                  device: str = "cpu", work_dir=None, progress: bool = True, stop_after: int | None = None):
+    """AMDEN's sampler per run of consecutive seeds (sample k of a call has seed ``seed + k``)."""
+    from .generate.amden import generate_amden
+
+    runs: list[list[int]] = []
+    for s in seeds:
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    frames, reports = [], []
+    for run in runs:
+        f, report = generate_amden(model_path, len(run), dict(conditions) or None, params, run[0], device=device,
+                                   progress=progress, work_dir=work_dir)
+        frames += f
+        reports.append(report)
+    record = {"model": str(model_path), "generation": params.get("generation", {}), "targets": dict(conditions),
+              "reports": reports}
+    return frames, record
+
+
+AMDEN = ModelKind(
+    name="amden", schema="amden",
+    description="AMDEN property-conditioned score SDE with ghost atoms, guidance and HMC (learn/amden.py, "
+                "generate/amden.py)",
+    train=_amden_train, sample=_amden_sample, requests=_amden_requests,
+    condition_names=lambda params: list(params.get("properties") or []),
+    workflow_keys=AMDEN_WORKFLOW_KEYS, generation_keys=("generation", "properties"), check=_amden_check,
+)
+
 # ---------------------------------------------------------------------------------------------- GlassVAE
 GLASSVAE_WORKFLOW_KEYS = frozenset({"kind", "enabled", "dataset", "generation", "refine"})
 
@@ -207,7 +293,7 @@ GLASSVAE = ModelKind(
 )
 
 #: every model kind, by name
-KINDS: dict[str, ModelKind] = {k.name: k for k in (DM2, GLASSVAE)}
+KINDS: dict[str, ModelKind] = {k.name: k for k in (DM2, AMDEN, GLASSVAE)}
 
 
 # ----------------------------------------------------------------------------------- generic helpers

@@ -74,9 +74,13 @@ def generate_samples(model_path, name: str, samples: Sequence[str], outs: Sequen
         ids = [todo[i][0] for i in idx]
         base = Path(work_dir) if work_dir is not None else todo[idx[0]][1].parent / ".state"
         state = _state_dir(base, ids[0], state_key(model_path, params, ids))
-        frames, record = model_kind.sample(model_path, composition, dict(conditions), [requests[i].seed for i in idx],
-                                           params, device=device, work_dir=state, progress=progress,
-                                           stop_after=stop_after)
+        try:
+            frames, record = model_kind.sample(model_path, composition, dict(conditions),
+                                               [requests[i].seed for i in idx], params, device=device,
+                                               work_dir=state, progress=progress, stop_after=stop_after)
+        except ValueError as exc:  # e.g. an unreachable target: name the config section it came from
+            where = f"systems.{system}.models.{name}" if system else f"models.{name}"
+            raise ValueError(f"{where}.{exc}" if str(exc).startswith("targets.") else f"{where}: {exc}") from None
         if stop_after is not None:
             continue
         for atoms, i in zip(frames, idx):
