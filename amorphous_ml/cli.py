@@ -20,6 +20,8 @@ STAGE_MODULES = (
     "amorphous_ml.generate.cli",
     "amorphous_ml.validate.cli",
     "amorphous_ml.validate.properties",
+    "amorphous_ml.simulate.datasets",
+    "amorphous_ml.validate.labels",
 )
 
 

@@ -169,6 +169,52 @@ def _check_semantics(config: dict, source: str) -> None:
                 f"{source}: systems.{name}.melt.temperature: {melt['temperature']} K must exceed "
                 f"quench.final_temperature {quench['final_temperature']} K"
             )
+        _check_datasets(name, system, pot, source)
+
+
+def _check_datasets(name: str, system: dict, pot, source: str) -> None:
+    """What the schema cannot say about ``systems.<name>.datasets``: label names, per-protocol keys."""
+    from .validate.labels import check_labels
+
+    for dname, ds in system.get("datasets", {}).items():
+        key = f"systems.{name}.datasets.{dname}"
+        try:
+            check_labels(ds["labels"], system, key=f"{key}.labels")
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        if ds.get("composition"):
+            missing = {str(e) for e in Composition(ds["composition"]).elements} - set(pot.species)
+            if missing:
+                raise ConfigError(f"{source}: {key}.composition: element(s) {', '.join(sorted(missing))} "
+                                  f"not in potential {pot.name}")
+        liquid = ds["protocol"] == "liquid" or (ds["protocol"] == "quench" and ds["start"] == "liquid")
+        if liquid and isinstance(ds.get("n_atoms"), list):
+            raise ConfigError(f"{source}: {key}.n_atoms: a set made from one liquid run has one size (an integer)")
+        if ds["protocol"] == "melt_quench":
+            if "cooling_rate" not in ds:
+                raise ConfigError(f"{source}: {key}.cooling_rate: required by protocol melt_quench")
+            if ds["hold"]["nvt_ps"]:
+                raise ConfigError(f"{source}: {key}.hold.nvt_ps: melt_quench holds in NPT only (use hold.npt_ps)")
+        if ds["protocol"] == "npt_snapshots":
+            for k in ("temperatures", "cooling_rate"):
+                if k not in ds:
+                    raise ConfigError(f"{source}: {key}.{k}: required by protocol npt_snapshots")
+            if isinstance(ds.get("n_atoms"), list):
+                raise ConfigError(f"{source}: {key}.n_atoms: one trajectory has one size (an integer)")
+            if ds["melt"]["temperature"] <= max(ds["temperatures"]):
+                raise ConfigError(f"{source}: {key}.melt.temperature: {ds['melt']['temperature']} K must exceed "
+                                  f"the highest sampled temperature {max(ds['temperatures'])} K")
+            dt = ds.get("timestep_ps") or system["timestep_ps"]
+            if ds["snapshot_every_ps"] < dt:
+                raise ConfigError(f"{source}: {key}.snapshot_every_ps: {ds['snapshot_every_ps']} ps is shorter than "
+                                  f"the timestep {dt} ps")
+        melts = ds["protocol"] != "quench" or ds["start"] == "random"
+        if melts and ds["protocol"] not in ("liquid", "npt_snapshots") and \
+                ds["melt"]["temperature"] <= ds["hold"]["temperature"]:
+            raise ConfigError(f"{source}: {key}.melt.temperature: {ds['melt']['temperature']} K must exceed "
+                              f"hold.temperature {ds['hold']['temperature']} K")
+        if ds["seed"] + ds["samples"] + 1 > 900000000:
+            raise ConfigError(f"{source}: {key}.seed: seed + samples exceeds 900000000 (LAMMPS seed range)")
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:

@@ -115,7 +115,7 @@ def _toy_frames(n_frames=12, n_atoms=32):
     frames = []
     for k in range(n_frames):
         a = _glass(n_atoms, seed=k, density=6.5 + 0.05 * k)
-        a.info.update(temperature=700 if k % 2 else 900, snapshot=k, sample=f"toy_{k}")
+        a.info.update(temperature_K=700 if k % 2 else 900, snapshot=k, sample=f"toy_{k}")
         # a label the structure determines: denser cells are lower in energy
         a.info["inherent_energy"] = float(-5.0 * n_atoms - 2.0 * k)
         frames.append(a)
@@ -147,7 +147,7 @@ def test_held_out_snapshots_are_the_end_of_each_trajectory():
     tr, va = split_by_trajectory(frames, 0.34)
     assert sorted(tr + va) == list(range(12)) and not set(tr) & set(va)
     for temp in (700, 900):
-        idx = [k for k, a in enumerate(frames) if a.info["temperature"] == temp]
+        idx = [k for k, a in enumerate(frames) if a.info["temperature_K"] == temp]
         assert [k for k in idx if k in va] == idx[-2:]
 
 

@@ -63,11 +63,11 @@ def snapshot_items(frames: Sequence[ase.Atoms], species: Sequence[str], energy_l
 
 
 def split_by_trajectory(frames: Sequence[ase.Atoms], val_fraction: float) -> tuple[list[int], list[int]]:
-    """Hold out the last ``val_fraction`` of each trajectory (frames grouped by ``temperature`` info, time
+    """Hold out the last ``val_fraction`` of each trajectory (frames grouped by ``temperature_K`` info, time
     order = ``snapshot`` info or file order)."""
     groups = defaultdict(list)
     for k, a in enumerate(frames):
-        groups[a.info.get("temperature")].append(k)
+        groups[a.info.get("temperature_K", a.info.get("temperature"))].append(k)
     tr, va = [], []
     for _, idx in sorted(groups.items(), key=lambda kv: str(kv[0])):
         idx = sorted(idx, key=lambda k: (frames[k].info.get("snapshot", k), k))

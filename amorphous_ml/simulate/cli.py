@@ -75,39 +75,8 @@ def _fracture(args) -> int:
     return 0
 
 
-def _npt_snapshots(args) -> int:
-    from .trajectory import npt_snapshots
-
-    system = _system(args)
-    ds = json.loads(args.dataset_json)
-    ds.setdefault("composition", system["compositions"][0])
-    try:
-        frames = npt_snapshots(args.system_name, system, args.dataset, ds, args.out, args.log_prefix,
-                               lammps_settings(args))
-    except ValueError as exc:
-        from ..cli import UserError
-
-        raise UserError(str(exc)) from None
-    temps = sorted({a.info["temperature"] for a in frames})
-    print(f"{args.out}: {len(frames)} snapshots of {len(frames[0])} atoms at {', '.join(f'{t:g}' for t in temps)} K")
-    return 0
-
-
 def register(subparsers) -> None:
     common = dict(formatter_class=__import__("argparse").ArgumentDefaultsHelpFormatter)
-
-    p = subparsers.add_parser("npt-snapshots", help="NPT snapshots along one cooling trajectory (GlassVAE's dataset)",
-                              description="Random packing -> melt -> cool through the dataset's temperatures (NPT), "
-                              "taking snapshots at each with their potential energy and, optionally, the energy of "
-                              "their inherent structure; writes one multi-frame extxyz.", **common)
-    p.add_argument("--system-name", required=True)
-    p.add_argument("--system-json", required=True, help="the system's config (potential, timestep) as JSON")
-    p.add_argument("--dataset", required=True, help="dataset name (recorded in every frame)")
-    p.add_argument("--dataset-json", required=True, help="the dataset's config section as JSON")
-    p.add_argument("--out", required=True, help="multi-frame extxyz")
-    p.add_argument("--log-prefix", required=True, help="LAMMPS logs go to PREFIX.<k>_<T>K.lammps.log")
-    add_lammps_args(p)
-    p.set_defaults(func=_npt_snapshots)
 
     p = subparsers.add_parser("melt-quench", help="melt-quench one glass with LAMMPS",
                               description="Random packing -> melt -> cool at RATE K/ps (NPT) -> anneal; "

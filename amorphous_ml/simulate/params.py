@@ -27,11 +27,6 @@ def fracture_params(system: dict) -> dict:
     return _pick(system, _COMMON + ("fracture",))
 
 
-def dataset_system_params(system: dict) -> dict:
-    """What a simulated dataset needs from its system besides its own section."""
-    return _pick(system, _COMMON + ("compositions", "initial_density"))
-
-
 def melt_quench_atom_steps(system: dict, cooling_rate: float) -> float:
     """Atom-steps of MD in one melt-quench (melt, cooling, anneal): its cost, for scheduling."""
     melt, quench = system["melt"], system["quench"]

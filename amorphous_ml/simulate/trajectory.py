@@ -11,7 +11,7 @@ its velocities). Each snapshot carries its instantaneous potential energy (calcu
 inherent structure (the snapshot minimised at fixed cell, info ``inherent_energy``).
 
 Output: one multi-frame extxyz (CONTRACT9): info ``dataset``, ``sample`` (unique id), ``seed``,
-``n_atoms``, ``composition``, ``temperature`` (K), ``snapshot`` (index in time along the trajectory).
+``n_atoms``, ``composition``, ``temperature_K``, ``snapshot`` (index in time along the trajectory).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def npt_snapshots(system_name: str, system: dict, dataset_name: str, ds: dict, o
                                              lammps_version=settings.version))
                 atoms.info.update(
                     dataset=dataset_name, sample=f"{dataset_name}_{temp:g}K_{idx:05d}", seed=seed,
-                    n_atoms=len(atoms), composition=composition, system=system_name, temperature=temp,
+                    n_atoms=len(atoms), composition=composition, system=system_name, temperature_K=temp,
                     snapshot=snap, source="simulated", model="md",
                 )
                 if inherent is not None:

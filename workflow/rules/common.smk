@@ -7,7 +7,6 @@ from amorphous_ml import registry
 from amorphous_ml.samples import SAMPLE_PATTERN
 from amorphous_ml.simulate.params import (
     as_json,
-    dataset_system_params,
     elastic_params,
     fracture_params,
     melt_quench_params,

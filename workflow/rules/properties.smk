@@ -66,3 +66,77 @@ rule elastic_table:
         "logs/{system}/elastic_table.log",
     shell:
         f"{AML} elastic-table {{input}} --out {{output}} > {{log}} 2>&1"
+
+
+# Dataset labels (the registry in amorphous_ml/validate/labels.py: a label named in a dataset's `labels:`
+# is computed here without a new rule), the gathered dataset and the per-system dataset table.
+from amorphous_ml.validate.labels import label_params
+
+
+def configured_labels(system, dataset):
+    return list(dataset_config(system, dataset)["labels"])
+
+
+def dataset_label_files(system, dataset):
+    if not configured_labels(system, dataset):
+        return []
+    return [f"results/{system}/datasets/{dataset}/labels/{p}.json"
+            for p in dataset_parts(system_config(system), dataset)]
+
+
+def dataset_files(system):
+    names = list(system_config(system)["datasets"])
+    if not names:
+        raise ValueError(f"system {system!r} has no datasets (systems.{system}.datasets in the config)")
+    return [f"results/{system}/datasets/{d}.extxyz" for d in names]
+
+
+rule dataset_labels:
+    input:
+        frames=lambda w: dataset_frame_file(w.system, w.dataset, w.part),
+    output:
+        "results/{system}/datasets/{dataset}/labels/{part}.json",
+    log:
+        "logs/{system}/datasets/{dataset}/labels_{part}.log",
+    benchmark:
+        "results/{system}/benchmarks/datasets/{dataset}/labels_{part}.tsv"
+    params:
+        labels=lambda w: as_json(label_params(system_config(w.system), configured_labels(w.system, w.dataset))),
+        log_dir=lambda w: f"logs/{w.system}/datasets/{w.dataset}/labels",
+    threads: config["lammps"]["threads"]
+    resources:
+        **lammps_resources(),
+        mem_mb=2000,
+        runtime=120,
+    shell:
+        f"{AML} dataset-labels --frames {{input.frames}} --params-json {{params.labels:q}} --out {{output}} "
+        "--log-dir {params.log_dir} " + LAMMPS_ARGS + " > {log} 2>&1"
+
+
+rule dataset:
+    """Target: results/{system}/datasets/{dataset}.extxyz, every frame with its labels in the info."""
+    input:
+        frames=lambda w: dataset_frame_files(w.system, w.dataset),
+        labels=lambda w: dataset_label_files(w.system, w.dataset),
+    output:
+        "results/{system}/datasets/{dataset}.extxyz",
+    log:
+        "logs/{system}/datasets/{dataset}/gather.log",
+    params:
+        labels=lambda w: " ".join(configured_labels(w.system, w.dataset)),
+        expect=lambda w: len(dataset_samples(system_config(w.system), w.dataset)),
+    shell:
+        f"{AML} dataset-gather --frames {{input.frames}} --labels-json {{input.labels}} "
+        "--labels {params.labels} --expect {params.expect} --out {output} > {log} 2>&1"
+
+
+rule dataset_table:
+    """Target: results/{system}/dataset.csv, one row per frame of every dataset of the system."""
+    input:
+        lambda w: dataset_files(w.system),
+    output:
+        report("results/{system}/dataset.csv", caption="../report/dataset_table.rst", category="Datasets"),
+    log:
+        "logs/{system}/dataset_table.log",
+    shell:
+        f"{AML} dataset-table {{input}} --out {{output}} > {{log}} 2>&1"

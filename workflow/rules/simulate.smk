@@ -23,31 +23,79 @@ rule melt_quench:
         "--out-extxyz {output.extxyz} --out-data {output.data} --log {log} " + LAMMPS_ARGS
 
 
-def npt_snapshot_datasets(system):
-    return [k for k, d in system_config(system).get("datasets", {}).items() if d["protocol"] == "npt_snapshots"]
+# Datasets: training sets simulated with LAMMPS (systems.<sys>.datasets; code: amorphous_ml/simulate/datasets.py).
+# A liquid run per liquid-based set, then per-part jobs (a part = samples_per_job samples) for the others.
+from amorphous_ml.simulate.datasets import (
+    dataset_parts,
+    dataset_samples,
+    dataset_settings,
+    generation_params,
+    part_params,
+    uses_liquid,
+)
 
 
-rule npt_snapshots_dataset:
-    """GlassVAE's data: snapshots along one NPT cooling trajectory (amorphous_ml/simulate/trajectory.py)."""
+wildcard_constraints:
+    dataset="[a-z][a-z0-9_]*",
+    part="liquid|trajectory|p[0-9]+",
+
+
+def dataset_config(system, dataset):
+    return dataset_settings(system_config(system), dataset)
+
+
+def dataset_frame_file(system, dataset, part):
+    """The extxyz of one part: the liquid run itself for a liquid set, else the part's own file."""
+    if part == "liquid":
+        return f"results/{system}/datasets/{dataset}/liquid.extxyz"
+    return f"results/{system}/datasets/{dataset}/parts/{part}.extxyz"
+
+
+def dataset_frame_files(system, dataset):
+    return [dataset_frame_file(system, dataset, p) for p in dataset_parts(system_config(system), dataset)]
+
+
+rule dataset_liquid:
     output:
-        "results/{system}/datasets/{dataset}.extxyz",
-    wildcard_constraints:
-        dataset="[a-z][a-z0-9_]*",
+        "results/{system}/datasets/{dataset}/liquid.extxyz",
     log:
-        stdout="logs/{system}/datasets/{dataset}.log",
+        "logs/{system}/datasets/{dataset}/liquid.lammps.log",
     benchmark:
-        "results/{system}/benchmarks/datasets/{dataset}.tsv"
+        "results/{system}/benchmarks/datasets/{dataset}/liquid.tsv"
     params:
-        system=lambda w: as_json(dataset_system_params(system_config(w.system))),
-        dataset=lambda w: as_json(system_config(w.system)["datasets"][w.dataset]),
-        log_prefix=lambda w: f"logs/{w.system}/datasets/{w.dataset}",
+        gen=lambda w: as_json(generation_params(system_config(w.system), w.dataset)),
     threads: config["lammps"]["threads"]
-    priority: MODEL_CHAIN_PRIORITY
     resources:
         **lammps_resources(),
         mem_mb=2000,
         runtime=240,
     shell:
-        f"{AML} npt-snapshots --system-name {{wildcards.system}} --system-json {{params.system:q}} "
-        "--dataset {wildcards.dataset} --dataset-json {params.dataset:q} --out {output} "
-        "--log-prefix {params.log_prefix} " + LAMMPS_ARGS + " > {log.stdout} 2>&1"
+        f"{AML} dataset-liquid --system-name {{wildcards.system}} --params-json {{params.gen:q}} "
+        "--out {output} --log {log} " + LAMMPS_ARGS
+
+
+rule dataset_part:
+    input:
+        liquid=lambda w: (
+            [f"results/{w.system}/datasets/{w.dataset}/liquid.extxyz"]
+            if uses_liquid(dataset_config(w.system, w.dataset))
+            else []
+        ),
+    output:
+        "results/{system}/datasets/{dataset}/parts/{part}.extxyz",
+    log:
+        "logs/{system}/datasets/{dataset}/{part}.log",
+    benchmark:
+        "results/{system}/benchmarks/datasets/{dataset}/{part}.tsv"
+    params:
+        part=lambda w: as_json(part_params(system_config(w.system), w.dataset, w.part)),
+        liquid=lambda w, input: f"--liquid {input.liquid[0]}" if input.liquid else "",
+        log_dir=lambda w: f"logs/{w.system}/datasets/{w.dataset}/{w.part}",
+    threads: config["lammps"]["threads"]
+    resources:
+        **lammps_resources(),
+        mem_mb=2000,
+        runtime=240,
+    shell:
+        f"{AML} dataset-part --system-name {{wildcards.system}} --params-json {{params.part:q}} {{params.liquid}} "
+        "--out {output} --log-dir {params.log_dir} " + LAMMPS_ARGS + " > {log} 2>&1"
