@@ -25,6 +25,31 @@ from amorphous_ml.learn.models.glassvae import GlassVAE, GlassVAEConfig
 from amorphous_ml.learn.vae import glassvae_loss_terms, snapshot_items, split_by_trajectory
 
 
+def _refined_energies(frames, targets, refine: dict) -> dict:
+    """Minimise each structure as the refine step does; energies per atom against the window."""
+    import tempfile
+
+    import numpy as np
+
+    from amorphous_ml.simulate.refine import refine_structure
+
+    e, pred = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, atoms in enumerate(frames):
+            r = refine_structure(atoms, "cuzr_mendelev", nvt_ps=refine["nvt_ps"], npt_ps=refine["npt_ps"],
+                                 min_distance=refine["min_distance"], seed=k + 1, log_path=f"{tmp}/{k}.log")
+            e.append(r.get_potential_energy() / len(r))
+            pred.append(atoms.info["energy_pred_eV_per_atom"])
+    e, pred = np.array(e), np.array(pred)
+    out = {"n": len(e), "refined_mean": float(e.mean()), "refined_std": float(e.std()),
+           "predicted_mean": float(pred.mean()), "refined_minus_predicted_mae": float(np.abs(e - pred).mean())}
+    if targets:
+        lo, hi = targets["energy_min"], targets["energy_max"]
+        out.update(window=[lo, hi], fraction_in_window=float(np.mean((e >= lo) & (e <= hi))),
+                   fraction_below=float(np.mean(e < lo)), fraction_above=float(np.mean(e > hi)))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="results/cuzr/datasets/glassvae.extxyz")
@@ -35,6 +60,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--samples", type=int, default=8, help="structures per generation mode")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--refine", action="store_true",
+                    help="also minimise the window samples with LAMMPS (the refine step's default) and report the "
+                         "fraction whose energy lies in the window")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     full = load_config(args.config)["systems"]["cuzr"]["models"][args.section]
@@ -76,9 +104,11 @@ def main() -> None:
                 lo, hi = resolve_window(trained, _glassvae_window(g))
                 targets = {"energy_min": lo, "energy_max": hi}
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            generate_glassvae(trained, args.samples, targets, g, seed=1)
+            frames, _ = generate_glassvae(trained, args.samples, targets, g, seed=1)
             out[f"generate_{mode}_cpu_s_per_structure"] = (time.process_time() - cpu0) / args.samples
             out[f"generate_{mode}_wall_s_per_structure"] = (time.perf_counter() - wall0) / args.samples
+            if args.refine:
+                out[f"{mode}_refined"] = _refined_energies(frames, targets, full["refine"])
     except FileNotFoundError:
         out["generation"] = f"no trained model at {args.model}"
     print(json.dumps(out, indent=2))
