@@ -259,6 +259,14 @@ def _glassvae_requests(system: dict, section: dict) -> list[Request]:
     gen = section.get("generation", {})
     dataset = system.get("datasets", {}).get(section.get("dataset"), {})
     comp = gen.get("composition") or dataset.get("composition") or system["compositions"][0]
+    n_atoms = dataset.get("n_atoms")
+    if isinstance(n_atoms, int):  # the decoder's fixed atom count must hold the requested composition
+        from .simulate.systems import atom_counts
+
+        n = sum(atom_counts(comp, n_atoms).values())
+        if n != n_atoms:
+            raise ValueError(f"generation.composition {comp} has no whole formula units in the {n_atoms} atoms "
+                             f"GlassVAE decodes (nearest: {n})")
     out = []
     for mode in gen.get("modes", ["prior", "window"]):
         cond = {} if mode == "prior" else _glassvae_window(gen)

@@ -58,3 +58,13 @@ def test_dataset_config_rejects_a_missing_temperature_list_and_an_unknown_protoc
         validate_config(_config(_dataset(protocol="teleport")))
     with pytest.raises(ConfigError, match="snapshots_per_temperature"):
         validate_config(_config(_dataset(snapshots_per_temperature=0)))
+
+
+def test_a_glassvae_composition_the_decoded_atom_count_cannot_hold_is_a_config_error():
+    ds = _dataset(cooling_rate=10)
+    cfg = _config(ds)
+    cfg["systems"]["cuzr"]["models"] = {"glassvae": {"dataset": "glassvae", "generation": {"composition": "Cu64Zr36"}}}
+    with pytest.raises(ConfigError, match="models.glassvae.*Cu64Zr36.*108"):
+        validate_config(cfg)
+    cfg["systems"]["cuzr"]["models"]["glassvae"]["generation"]["composition"] = "Cu1Zr2"  # 36 units of 3
+    validate_config(cfg)
