@@ -96,6 +96,7 @@ def glassvae_loss_terms(model: GlassVAE, batch: Batch, gen: torch.Generator | No
     graph = build_graph(batch.positions, batch.species, batch.cells, batch.batch, c.cutoff, batch.counts)
     enc = model.encode(graph)
     z, kl = model.latent(enc, gen)
+    z_energy = z if (gen is None or c.energy_input == "sample") else model.latent(enc, None)[0]
     dec = model.decode(z)
     B = batch.num_graphs
     frac_true = _frac(batch).view(B, n, 3)
@@ -141,7 +142,7 @@ def glassvae_loss_terms(model: GlassVAE, batch: Batch, gen: torch.Generator | No
     # energy from the latent alone (detached latent: the no-energy-loss ablation only probes it)
     e_stats = c.extra.get("energy_stats", {"mean": 0.0, "std": 1.0})
     e_true = (batch.labels - e_stats["mean"]) / e_stats["std"]
-    e_pred = model.energy_std(z if c.energy_loss else z.detach())
+    e_pred = model.energy_std(z_energy if c.energy_loss else z_energy.detach())
     terms["energy"] = ((e_pred - e_true) ** 2).mean()
     v_stats = c.extra.get("logvol_stats", {"mean": 0.0, "std": 1.0})
     logv = torch.log(torch.abs(torch.det(batch.cells)))

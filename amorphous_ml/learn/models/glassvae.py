@@ -61,6 +61,10 @@ class GlassVAEConfig:
     # losses (paper eq. 1) and the ablation switches
     rdf_loss: bool = True
     energy_loss: bool = True
+    #: what the energy head sees in training: "sample" (the reparameterised z, as the paper) or "mean" (the
+    #: posterior mean: on one trajectory the posterior means differ by ~1e-4 of the posterior width, so a head
+    #: trained on samples sees mostly noise)
+    energy_input: str = "sample"
     w_node: float = 1.0
     w_position: float = 1.0
     w_edge_distance: float = 1.0
