@@ -180,3 +180,19 @@ def test_generated_structures_carry_the_composition_and_refine_without_close_pai
     assert len(d) == 0
     assert refined.get_chemical_symbols().count("Cu") == 12
     assert np.isfinite(refined.get_potential_energy())
+
+
+@pytest.mark.parametrize("energy_input", ["mean", "sample"])
+def test_energy_head_sees_the_posterior_mean_only_when_asked(energy_input):
+    from amorphous_ml.learn.data import collate
+    from amorphous_ml.learn.vae import glassvae_loss_terms, snapshot_items
+
+    frames = _toy_frames(2)
+    model = _model(energy_input=energy_input).float()
+    model.cfg.extra = {"energy_stats": {"mean": -5.0, "std": 0.1}}
+    batch = collate(snapshot_items(frames, ["Cu", "Zr"], "inherent_energy"))
+    e = [float(glassvae_loss_terms(model, batch, torch.Generator().manual_seed(s))["energy"]) for s in (1, 2)]
+    if energy_input == "mean":
+        assert e[0] == e[1]  # the sampled noise of z does not reach the energy head
+    else:
+        assert e[0] != e[1]
