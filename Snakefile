@@ -22,6 +22,7 @@ include: "workflow/rules/learn.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/properties.smk"
 include: "workflow/rules/validate.smk"
+include: "workflow/rules/aqs.smk"
 
 
 # Cheap table and plot jobs stay on the submitting host when running under a cluster executor.
@@ -41,3 +42,4 @@ rule all:
     input:
         [f"results/{system}/{table}.csv" for system in config["systems"] for table in ("fracture", "elastic")],
         rules.validate.input,
+        [target for system in config["systems"] for target in aqs_targets(system)],

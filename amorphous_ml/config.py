@@ -170,6 +170,8 @@ def _check_semantics(config: dict, source: str) -> None:
                 f"quench.final_temperature {quench['final_temperature']} K"
             )
         _check_datasets(name, system, pot, source)
+        if "aqs" in system:
+            _check_aqs(name, system, source)
 
 
 def _check_datasets(name: str, system: dict, pot, source: str) -> None:
@@ -201,6 +203,18 @@ def _check_datasets(name: str, system: dict, pot, source: str) -> None:
                               f"hold.temperature {ds['hold']['temperature']} K")
         if ds["seed"] + ds["samples"] + 1 > 900000000:
             raise ConfigError(f"{source}: {key}.seed: seed + samples exceeds 900000000 (LAMMPS seed range)")
+
+
+def _check_aqs(name: str, system: dict, source: str) -> None:
+    """AQS label strains on the strain grid. (aqs.compositions / cooling_rates are filters and may name
+    values the system lacks: a layered config, merged by Snakemake onto config.yaml, may change the rates.)"""
+    from .simulate.aqs import label_steps
+
+    a = system["aqs"]
+    try:
+        label_steps(a["strain_step"], a["label_strains"], a["max_strain"])
+    except ValueError as exc:
+        raise ConfigError(f"{source}: systems.{name}.aqs.label_strains: {exc}") from None
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:

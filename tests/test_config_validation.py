@@ -20,6 +20,10 @@ def _sio2(cfg):
     return cfg["systems"]["sio2"]
 
 
+def _cuzr(cfg):
+    return cfg["systems"]["cuzr"]
+
+
 BAD = {
     "wrong type for n_atoms": (lambda c: _sio2(c).update(n_atoms="many"), "systems.sio2.n_atoms"),
     "negative cooling rate": (lambda c: _sio2(c).update(cooling_rates=[100, -5]), "systems.sio2.cooling_rates[1]"),
@@ -44,6 +48,19 @@ BAD = {
     "seed zero (LAMMPS rejects it)": (lambda c: _sio2(c).update(seed=0), "systems.sio2.seed"),
     "bad torch device": (lambda c: c.update(torch_device="tpu"), "torch_device"),
     "zero torch threads": (lambda c: c.update(torch_threads=0), "torch_threads"),
+    "aqs label strain off the strain grid": (lambda c: _cuzr(c)["aqs"].update(label_strains=[0.011]),
+                                             "systems.cuzr.aqs.label_strains"),
+    "aqs label strain beyond max strain": (lambda c: _cuzr(c)["aqs"].update(label_strains=[0.2]),
+                                           "systems.cuzr.aqs.label_strains"),
+    "aqs unknown mode": (lambda c: _cuzr(c)["aqs"].update(modes=["tension_w"]), "systems.cuzr.aqs.modes[0]"),
+    "aqs zero strain step": (lambda c: _cuzr(c)["aqs"].update(strain_step=0), "systems.cuzr.aqs.strain_step"),
+    "aqs without d2min cutoff": (lambda c: _cuzr(c)["aqs"].pop("d2min_cutoff"), "systems.cuzr.aqs"),
+    "aqs negative d2min cutoff": (lambda c: _cuzr(c)["aqs"].update(d2min_cutoff=-4), "systems.cuzr.aqs.d2min_cutoff"),
+    "aqs composition not a formula": (lambda c: _cuzr(c)["aqs"].update(compositions=["cuzr"]),
+                                      "systems.cuzr.aqs.compositions[0]"),
+    "aqs negative cooling rate": (lambda c: _cuzr(c)["aqs"].update(cooling_rates=[-7]),
+                                  "systems.cuzr.aqs.cooling_rates[0]"),
+    "aqs zero maxiter": (lambda c: _cuzr(c)["aqs"]["minimize"].update(maxiter=0), "systems.cuzr.aqs.minimize.maxiter"),
 }
 
 
