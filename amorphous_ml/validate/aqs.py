@@ -173,13 +173,13 @@ TABLE_ID = ["sample", "composition", "cooling_rate", "seed", "n_atoms"]
 
 def aqs_table(curve_files, out_csv=None) -> pd.DataFrame:
     """Every step of every mode of every sample: sample, mode, strain, stress (GPa), energy (eV)."""
-    from ..config import sample_id
+    from ..samples import sample_name
 
     parts = []
     for f in curve_files:
         meta, curve = read_mode_curve(f)
         s = meta.get("structure", {})
-        ident = {"sample": sample_id(s["composition"], s["cooling_rate"], s["seed"]) if s.get("composition") else "",
+        ident = {"sample": sample_name(s["composition"], {"cooling_rate": s["cooling_rate"]}, s["seed"]) if s.get("composition") else "",
                  "composition": s.get("composition"), "cooling_rate": s.get("cooling_rate"),
                  "seed": s.get("seed"), "n_atoms": meta.get("n_atoms")}
         parts.append(curve.assign(**ident))

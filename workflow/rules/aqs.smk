@@ -2,6 +2,7 @@
 # sample and mode) and per-atom ln(D2min) labels (one gather job per sample), for systems with an `aqs`
 # section. Code: amorphous_ml/simulate/aqs.py (LAMMPS, lammps_inputs/aqs.in) and
 # amorphous_ml/validate/aqs.py (D2min with OVITO, labels, table, plot).
+from amorphous_ml.samples import sample_name
 from amorphous_ml.simulate.aqs import (
     ALL_MODES,
     aqs_label_params,
@@ -22,7 +23,7 @@ def aqs_samples(system):
     if aqs_config(system) is None:
         return []
     return [
-        sample_id(comp, rate, s["seed"] + i)
+        sample_name(comp, {"cooling_rate": rate}, s["seed"] + i)
         for comp in s["compositions"]
         for rate in s["cooling_rates"]
         for i in range(s["samples_per_rate"])
