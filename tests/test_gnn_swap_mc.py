@@ -155,3 +155,84 @@ def test_true_aqs_validation_gives_finite_mean_ln_d2min(cuzr, tmp_path):
     system["aqs"].update(modes=["shear_xy_plus", "tension_x"], strain_step=0.01)
     value = true_mean_ln_d2min(system, start, 0.02, tmp_path)
     assert np.isfinite(value) and -12 < value < 3
+
+
+# ---------------------------------------------------------------------------- training, scores, plumbing
+def _labelled(seed, n=96, strains=(0.02, 0.05)):
+    """A packing labelled with a known local function: ln(D2min) := -(neighbours within 3.2 A) + Zr term."""
+    from amorphous_ml.validate.aqs import label_name
+
+    a = _packing(n, seed=seed)
+    d = a.get_all_distances(mic=True)
+    coord = ((d > 0) & (d < 3.2)).sum(axis=1).astype(float)
+    zr = np.array([s == "Zr" for s in a.get_chemical_symbols()], float)
+    for k, s in enumerate(strains):
+        a.arrays[label_name(s)] = -0.3 * coord + 0.5 * zr + 0.1 * k
+    a.info.update(composition="Cu50Zr50", cooling_rate=10.0, seed=seed)
+    return a
+
+
+SPLIT = {"train": ["Cu50Zr50_10Kps_s1", "Cu50Zr50_10Kps_s2"], "validation": ["Cu50Zr50_10Kps_s3"],
+         "test": ["Cu50Zr50_10Kps_s4"]}
+
+
+@pytest.fixture(scope="module")
+def labelled_files(tmp_path_factory):
+    from amorphous_ml import io
+
+    d = tmp_path_factory.mktemp("aqs")
+    files = []
+    for k in range(1, 5):
+        files.append(d / f"Cu50Zr50_10Kps_s{k}.extxyz")
+        io.write_structures(files[-1], _labelled(10 + k))
+    return files
+
+
+def test_gnn_learns_a_local_structural_label_and_scores_unseen_glasses(labelled_files, tmp_path):
+    from amorphous_ml.learn.data import load_glasses
+    from amorphous_ml.learn.gnn import score_gnn, train_gnn
+    from amorphous_ml.learn.train import load_model
+
+    params = {"strains": [0.02, 0.05], "split": SPLIT, "n_layers": 2, "hidden": 16, "edge_hidden": 16,
+              "readout_hidden": 16, "seed": 1, "training": {"steps": 150, "lr": 0.005, "val_every": 50,
+                                                            "checkpoint_every": 50}}
+    history = train_gnn(load_glasses(labelled_files), tmp_path / "m.pt", tmp_path / "work", params, ["Cu", "Zr"],
+                        progress=False)
+    assert history["val_loss"][-1] < 0.5 * history["val_loss"][0]
+    model = load_model(tmp_path / "m.pt")
+    assert model.cfg.target_std[0] > 0  # z-score statistics travel with the model
+    scores = score_gnn(model, load_glasses(labelled_files), SPLIT)
+    test = scores[scores["set"] == "test"]
+    assert list(test["strain"]) == [0.02, 0.05]
+    assert (test["pearson"] > 0.7).all(), test
+
+
+def test_gnn_kind_trains_from_labels_and_designs_through_the_generic_generation(labelled_files, tmp_path, cuzr):
+    """registry kind gnn: train on the labelled files, generate (= swap MC design from the test glass with a
+    real 2-mode AQS validation) and collect design.csv."""
+    from amorphous_ml import registry
+    from amorphous_ml.generate.batch import generate_samples
+    from amorphous_ml.validate.design import design_table
+
+    system, _ = cuzr
+    system = copy.deepcopy(system)
+    system["aqs"].update(modes=["shear_xy_plus", "tension_x"], strain_step=0.01, label_strains=[0.02, 0.05])
+    section = {"kind": "gnn", "strains": [0.02, 0.05], "split": SPLIT, "n_layers": 1, "hidden": 8,
+               "edge_hidden": 8, "readout_hidden": 8, "seed": 1, "training": {"steps": 20},
+               "design": dict(SETTINGS, trials=4, validate_every=2, seed=4001, start="Cu50Zr50_10Kps_s4")}
+    kind = registry.get_kind("gnn")
+    model = tmp_path / "model.pt"
+    kind.train(labelled_files, model, tmp_path / "work", registry.training_params("gnn", section), ["Cu", "Zr"],
+               progress=False)
+    params = registry.generation_params("gnn", section, system, "cuzr")
+    params["start_file"] = str(labelled_files[3])
+    (req,) = registry.model_requests(system, "gnn", section)
+    assert req.sample == "Cu50Zr50_10Kps_s4001"
+    out = tmp_path / "gen" / f"{req.sample}.extxyz"
+    (designed,) = generate_samples(model, "gnn", [req.sample], [out], params, system="cuzr", kind="gnn",
+                                   work_dir=tmp_path / "state", progress=False)
+    assert designed.get_chemical_formula() == _labelled(14).get_chemical_formula()
+    table = design_table([out])
+    assert list(table["trial"]) == list(range(5))
+    validated = table[np.isfinite(table["true_mean"])]
+    assert validated["trial"].iloc[0] == 0 and len(validated) >= 2  # start (its labels) and a real AQS check
