@@ -293,6 +293,12 @@ def _gnn_system_generation(system_name: str, system: dict, section: dict) -> dic
 def _gnn_check(system: dict, section: dict, key: str) -> None:
     aqs = system.get("aqs") or {}
     labels = [float(x) for x in aqs.get("label_strains") or []]
+    try:
+        from .simulate.aqs import label_steps
+
+        label_steps(float(aqs["strain_step"]), labels, float(aqs["max_strain"]))
+    except (KeyError, ValueError):
+        labels = []  # the aqs section itself is invalid: its own check names the key
     for i, s in enumerate(section.get("strains") or []):
         if labels and not any(abs(float(s) - x) < 1e-12 for x in labels):
             raise ValueError(f"{key}.strains[{i}]: {s:g} is not one of aqs.label_strains {labels}")

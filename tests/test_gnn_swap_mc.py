@@ -236,3 +236,22 @@ def test_gnn_kind_trains_from_labels_and_designs_through_the_generic_generation(
     assert list(table["trial"]) == list(range(5))
     validated = table[np.isfinite(table["true_mean"])]
     assert validated["trial"].iloc[0] == 0 and len(validated) >= 2  # start (its labels) and a real AQS check
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda g: g["design"].update(strain=0.03), "models.gnn.design.strain"),
+    (lambda g: g.update(strains=[0.03]), "models.gnn.strains[0]"),
+    (lambda g: g["design"].update(temperatures={"q0.33": 0.1}), "models.gnn.design.temperatures.q0.33"),
+    (lambda g: g["design"].update(bias_power=-1), "models.gnn.design.bias_power"),
+    (lambda g: g["split"].update(test=["not_a_glass"]), "models.gnn.split.test[0]"),
+])
+def test_bad_gnn_config_fails_naming_the_key(edit, key):
+    import yaml
+
+    from amorphous_ml.config import DEFAULT_CONFIG, ConfigError, validate_config
+
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    edit(config["systems"]["cuzr"]["models"]["gnn"])
+    with pytest.raises(ConfigError) as exc:
+        validate_config(config)
+    assert key in str(exc.value) and "\n" not in str(exc.value)
