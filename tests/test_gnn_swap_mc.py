@@ -240,10 +240,9 @@ def test_gnn_kind_trains_from_labels_and_designs_through_the_generic_generation(
 
 @pytest.mark.parametrize("edit, key", [
     (lambda g: g["design"].update(strain=0.03), "models.gnn.design.strain"),
-    (lambda g: g.update(strains=[0.03]), "models.gnn.strains[0]"),
     (lambda g: g["design"].update(temperatures={"q0.33": 0.1}), "models.gnn.design.temperatures.q0.33"),
     (lambda g: g["design"].update(bias_power=-1), "models.gnn.design.bias_power"),
-    (lambda g: g["split"].update(test=["not_a_glass"]), "models.gnn.split.test[0]"),
+    (lambda g: g["split"].update(test=["not_a_glass"]), "models.gnn.split.test"),
 ])
 def test_bad_gnn_config_fails_naming_the_key(edit, key):
     import yaml
