@@ -159,7 +159,7 @@ def true_mean_ln_d2min(system: dict, atoms: ase.Atoms, strain: float, work_dir, 
 
     a = system["aqs"]
     sub = dict(system, aqs=dict(a, label_strains=[float(strain)], max_strain=float(strain)))
-    work_dir = Path(work_dir)
+    work_dir = Path(work_dir).resolve()  # LAMMPS runs in its log directory: absolute paths only
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".aqs-validate-", dir=work_dir) as tmp:
         files = []
@@ -348,6 +348,7 @@ def run_design(model_path, system: dict, start_file, design: dict, work_dir, pro
     from ..validate.aqs import label_name
 
     settings = DesignSettings.from_dict(design)
+    work_dir = Path(work_dir).resolve()
     model = load_model(model_path, device=device)
     start = read_structure(start_file)
     key = label_name(float(settings.strain))
