@@ -254,3 +254,4 @@ def test_bad_gnn_config_fails_naming_the_key(edit, key):
     with pytest.raises(ConfigError) as exc:
         validate_config(config)
     assert key in str(exc.value) and "\n" not in str(exc.value)
+
