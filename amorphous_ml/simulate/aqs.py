@@ -107,16 +107,20 @@ def aqs_samples_filter(system: dict, composition: str, cooling_rate: float, inde
             and (per is None or index < per))
 
 
-def aqs_mode_cost(system: dict, evaluations_per_step: float = 300.0) -> float:
-    """Atom-force-evaluations of one mode, for scheduling: atoms x steps x force evaluations per step
-    (CG makes ~2 per iteration; benchmarks/bench_aqs.py measures the count per step)."""
+def aqs_mode_cost(system: dict, evaluations_per_step_500: float = 250.0, size_exponent: float = 0.5) -> float:
+    """Atom-force-evaluations of one mode, for scheduling: atoms x steps x CG force evaluations per step.
+
+    benchmarks/bench_aqs.py counted 162, 252 and 274 evaluations per 2.5e-3 step at 250, 500 and 1000
+    atoms (ftol 1e-5) and 98, 136 and 133 per 1e-4 step: the count grows as N^0.2-0.4 and shrinks much
+    less than the step, so 250 x (N/500)^0.5 is a high estimate for both step sizes."""
     a = system["aqs"]
-    return float(evaluations_per_step) * system["n_atoms"] * (n_steps(a["strain_step"], a["max_strain"]) + 1)
+    per_step = evaluations_per_step_500 * (system["n_atoms"] / 500.0) ** size_exponent
+    return float(per_step) * system["n_atoms"] * (n_steps(a["strain_step"], a["max_strain"]) + 1)
 
 
 def aqs_mode_runtime_min(system: dict, threads: int = 1, atom_evaluations_per_s: float = 1.0e5) -> int:
-    """Wall-time request (minutes) of one mode job: twice :func:`aqs_mode_cost` at a throughput per
-    thread below the one measured under load (benchmarks/bench_aqs.py), at least 10 minutes."""
+    """Wall-time request (minutes) of one mode job: twice :func:`aqs_mode_cost` at 1e5 atom-evaluations
+    per second and thread (measured: 1.0-1.5e5 per CPU-second on a loaded machine, ~4e5 idle), >= 10."""
     seconds = aqs_mode_cost(system) / (atom_evaluations_per_s * max(1, int(threads)))
     return int(max(10, math.ceil(2 * seconds / 60)))
 
