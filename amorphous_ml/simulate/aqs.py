@@ -191,7 +191,7 @@ def run_aqs_mode(system: dict, structure: ase.Atoms, mode: str, log_path, settin
         ident = {k: structure.info[k] for k in ("system", "composition", "cooling_rate", "seed", "source", "model")
                  if k in structure.info}
         meta = provenance(seed=structure.info.get("seed"), params={"mode": mode, **aqs_mode_params(system)},
-                          potential_files=potfiles, lammps_version=settings.version)
+                          potential_files=potfiles, lammps_version=result.version)
         for k in [0] + labels:
             frame = read_lammps_data(tmp / f"frame_{k}.data", species)
             row = curve.iloc[k]
