@@ -91,11 +91,14 @@ def part_steps(args, cfg):
     torch.set_num_threads(1)
     si = cfg["systems"]["si"]
     quench = io.read_structures(ROOT / "results/si/datasets/quench.extxyz")
-    anneal = io.read_structures(ROOT / "results/si/datasets/anneal.extxyz")
     work = Path(args.work)
     methods = {"sde": ("amden", si["models"]["amden"]), "ode": ("amshortcut", si["models"]["amshortcut_ode"]),
                "shortcut": ("amshortcut", si["models"]["amshortcut"])}
     models = {m: _train(kind, {**sec, "name": m}, quench, work, args.train_steps) for m, (kind, sec) in methods.items()}
+    anneal_file = ROOT / "results/si/datasets/anneal.extxyz"
+    while not anneal_file.exists():  # the reference set may still be simulating while the models train
+        time.sleep(10)
+    anneal = io.read_structures(anneal_file)
     q_rdf, q_adf = _curves(quench)
     a_rdf, a_adf = _curves(anneal)
     noise_q, noise_a = _noise(quench), _noise(anneal)
