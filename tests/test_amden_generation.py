@@ -56,6 +56,33 @@ def test_generation_is_reproducible_with_a_seed(si_model):
     assert a[0].info["seed"] == 11 and a[1].info["seed"] == 12 and a[0].info["target_shear_modulus_GPa"] == 31.0
 
 
+def test_interrupted_generation_resumes_after_the_last_finished_batch(si_model, tmp_path, monkeypatch):
+    import amorphous_ml.generate.amden as sampler
+
+    params = {"generation": {**FAST, "batch_size": 1}}
+    full, rep_full = generate_amden(si_model, 3, {"shear_modulus_GPa": 31.0}, params, 8, progress=False)
+    real = sampler.reverse_sde
+    calls = []
+
+    def interrupted(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(sampler, "reverse_sde", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate_amden(si_model, 3, {"shear_modulus_GPa": 31.0}, params, 8, progress=False, work_dir=tmp_path)
+    assert len(list(tmp_path.glob("amden_generate_*/samples_*.pt"))) == 1
+    calls.clear()
+    monkeypatch.setattr(sampler, "reverse_sde", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    again, rep = generate_amden(si_model, 3, {"shear_modulus_GPa": 31.0}, params, 8, progress=False, work_dir=tmp_path)
+    assert len(calls) == 2  # the first batch (one sample) was not recomputed
+    for x, y in zip(full, again):
+        assert x.get_chemical_symbols() == y.get_chemical_symbols() and np.array_equal(x.positions, y.positions)
+    assert rep["n_atoms"] == rep_full["n_atoms"] and not list(tmp_path.glob("amden_generate_*"))
+
+
 def test_guidance_weight_changes_the_samples_only_when_positive(si_model):
     kw = dict(targets={"shear_modulus_GPa": 33.0}, seed=3, progress=False)
     plain, _ = generate_amden(si_model, 1, kw["targets"], {"generation": FAST}, 3, progress=False)
@@ -149,6 +176,27 @@ def test_training_on_a_toy_set_lowers_the_loss_and_writes_the_model(tmp_path):
     with pytest.raises(ValueError, match="properties: 'ring_size' is not a label"):
         train_amden(frames, tmp_path / "m2.pt", tmp_path / "work", {**params, "properties": ["ring_size"]},
                     progress=False)
+
+
+def test_joint_property_dropout_trains_the_unconditional_score():
+    """With property_dropout_all = 1 the loss is that of the same structures without any label."""
+    import torch
+
+    from amorphous_ml.learn.amden import amden_structures, make_amden_loss
+    from amorphous_ml.learn.data import collate
+    from amden_fixtures import tiny_model
+
+    frames = rattled_si(2)
+    model = tiny_model(frames, properties=["shear_modulus_GPa", "density_g_cm3"]).double()
+    cfg = model.cfg
+    stats = cfg.extra["property_stats"]
+    batch = collate(amden_structures(frames, cfg.species, cfg.properties, stats), torch.float64)
+    unlabelled = collate(amden_structures(frames, cfg.species, cfg.properties, stats), torch.float64)
+    unlabelled.labels = torch.full_like(unlabelled.labels, float("nan"))
+    dropped = make_amden_loss(property_dropout=0.0, property_dropout_all=1.0)(model, batch, torch.Generator().manual_seed(1))
+    none = make_amden_loss(property_dropout=0.0, property_dropout_all=0.0)(model, unlabelled, torch.Generator().manual_seed(1))
+    kept = make_amden_loss(property_dropout=0.0, property_dropout_all=0.0)(model, batch, torch.Generator().manual_seed(1))
+    assert float(dropped.detach()) == float(none.detach()) and float(kept.detach()) != float(none.detach())
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path):

@@ -56,57 +56,86 @@ def write_sample(tmp_path, atoms, source, rate, seed):
 def metric_files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
     files = [write_sample(tmp, cristobalite_like(s), "simulated", 100, s) for s in range(1, 5)]
-    files += [write_sample(tmp, cristobalite_like(s), "copycat", 100, s) for s in range(1, 3)]
-    files += [write_sample(tmp, random_box(s), "noise", 100, s) for s in range(1, 3)]
+    files += [write_sample(tmp, cristobalite_like(s), "copycat", 100, s) for s in range(1, 4)]
+    files += [write_sample(tmp, random_box(s), "noise", 100, s) for s in range(1, 4)]
     return tmp, files
 
 
-def test_a_model_that_copies_the_reference_has_zero_distance_and_full_overlap(metric_files):
+def _rows(table, source):
+    return table[table["source"] == source].set_index("metric")
+
+
+def test_a_model_that_copies_the_reference_is_inside_the_noise(metric_files):
     _, files = metric_files
-    table = benchmark_table(load_records(files), SETTINGS).set_index("source")
-    copy = table.loc["copycat"]
-    # copycat samples are simulated seeds 1, 2; the reference holds seeds 1-4 so distances are small not 0
-    assert copy["quests_nonoverlap"] < 0.2
-    assert copy["rdf_rmsd"] <= 2 * table.loc["copycat", "rdf_rmsd_noise"] + 1e-9
-    same = benchmark_table(load_records(files[:4] + files[4:6]), SETTINGS)
-    assert set(same["source"]) == {"simulated", "copycat"}
+    table = benchmark_table(load_records(files), SETTINGS)
+    copy = _rows(table, "copycat")
+    # copycat samples are simulated seeds 1-3; the reference holds seeds 1-4: 35 splits of 3 + 4
+    assert (copy["n_splits"] == 35).all() and (copy["test"] == "permutation").all()
+    for metric in ("rdf_rmsd", "adf_rmsd", "ring_tvd", "d_density_gcc", "quests_nonoverlap_gen_h0.05"):
+        assert copy.loc[metric, "p_value"] > 0.05, metric
+        assert copy.loc[metric, "verdict"] == "inside"
+    assert copy.loc["quests_nonoverlap_gen_h0.05", "distance"] < 0.2
 
 
-def test_a_random_box_is_far_above_the_noise_floor_on_every_structural_distance(metric_files):
+def test_a_model_that_copies_the_whole_reference_has_zero_distance_and_full_overlap(metric_files):
+    """Generated samples identical to the whole simulated reference: every distance is exactly 0 and every
+    environment is covered (QUESTS non-overlap 0). All environments are used (no subsample), so the two
+    descriptor sets are the same set."""
+    import copy
+
     _, files = metric_files
-    table = benchmark_table(load_records(files), SETTINGS).set_index("source")
-    noise = table.loc["noise"]
-    for col in ("rdf_rmsd", "adf_rmsd", "rdf_rmsd_O_Si", "angle_rmsd_O_Si_O", "d_density_gcc"):
-        if col == "d_density_gcc":
-            assert noise[col] == pytest.approx(0.0, abs=1e-9)  # same cell and atoms: same density
-            continue
-        assert noise[col] > 3 * noise[f"{col}_noise"], col
-    assert noise["d_defect_Si_O"] > 0.5
-    assert noise["quests_nonoverlap"] > 0.7
-    assert noise["quests_nonoverlap"] > table.loc["copycat", "quests_nonoverlap"]
-    assert table.loc["simulated", "n_samples"] == 4
-    assert table.loc["simulated", "rdf_rmsd"] == table.loc["simulated", "rdf_rmsd_noise"]
+    reference = load_records(files[:4])
+    copies = copy.deepcopy(reference)
+    for rec in copies:
+        rec["id"]["source"], rec["id"]["model"] = "copycat", "copycat"
+    settings = {**SETTINGS, "quests_max_environments": 0}
+    rows = _rows(benchmark_table(reference + copies, settings), "copycat")
+    assert {"rdf_rmsd", "adf_rmsd", "ring_tvd", "d_density_gcc"} <= set(rows.index)
+    assert any(m.startswith("quests_nonoverlap") for m in rows.index)
+    for metric, d in rows["distance"].items():
+        assert d == pytest.approx(0.0, abs=1e-12), metric
+    assert (rows["n_samples"] == 4).all() and (rows["n_reference"] == 4).all()
 
 
-def test_noise_floor_halves_are_disjoint_and_cover_the_set():
-    recs = [{"id": {"seed": s, "sample": f"x{s}"}} for s in (5, 1, 3, 2, 4)]
+def test_a_random_box_is_outside_the_noise_on_every_structural_distance(metric_files):
+    _, files = metric_files
+    table = benchmark_table(load_records(files), SETTINGS)
+    noise = _rows(table, "noise")
+    for col in ("rdf_rmsd", "adf_rmsd", "rdf_rmsd_O_Si", "angle_rmsd_O_Si_O", "d_defect_Si_O",
+                "quests_nonoverlap_gen_h0.05"):
+        # the observed split is the most extreme of all 35: p = 1/35
+        assert noise.loc[col, "p_value"] == pytest.approx(1 / 35), col
+        assert noise.loc[col, "distance"] > noise.loc[col, "noise_p95"], col
+        assert noise.loc[col, "verdict"] == "outside", col
+    assert noise.loc["d_density_gcc", "distance"] == pytest.approx(0.0, abs=1e-9)  # same cell and atoms
+    assert noise.loc["d_defect_Si_O", "difference"] > 0.5
+    assert noise.loc["quests_nonoverlap_gen_h0.05", "distance"] > 0.7
+    sim = _rows(table, "simulated")  # the calibration rows: two halves (2 + 2) of the simulated set
+    assert (sim["test"] == "halves").all() and (sim["n_samples"] == 2).all() and (sim["n_reference"] == 2).all()
+    assert (sim["verdict"] == "untestable").all()  # 6 splits: p cannot go below 1/6
+
+
+def test_noise_floor_halves_are_disjoint_and_cover_the_set_sorted_by_numeric_seed():
+    recs = [{"id": {"seed": s, "sample": f"x{s}"}} for s in (5, 1, 10, 3, 2, 4, 9)]
     a, b = split_halves(recs)
-    assert {r["id"]["seed"] for r in a} | {r["id"]["seed"] for r in b} == {1, 2, 3, 4, 5}
+    assert {r["id"]["seed"] for r in a} | {r["id"]["seed"] for r in b} == {1, 2, 3, 4, 5, 9, 10}
     assert not {id(r) for r in a} & {id(r) for r in b}
+    assert [r["id"]["seed"] for r in a] == [1, 3, 5, 10]  # 10 after 9, not after 1
 
 
 def test_structure_table_has_one_row_per_sample_and_cli_tables_and_plots(metric_files, tmp_path):
     _, files = metric_files
     table = structure_table(load_records(files))
-    assert len(table) == 8
-    assert list(table.columns[:6]) == ["source", "model", "composition", "cooling_rate", "seed", "sample"]
+    assert len(table) == 10
+    assert list(table.columns[:7]) == ["source", "model", "stage", "composition", "cooling_rate", "seed", "sample"]
     assert (table.loc[table.source == "simulated", "ring_mean_size"] == 6.0).all()
     files = [str(f) for f in files]
     assert main(["structure-table", *files, "--out", str(tmp_path / "structure.csv")]) == 0
     assert main(["benchmark-table", *files, "--out", str(tmp_path / "benchmark.csv"),
                  "--settings-json", json.dumps(SETTINGS)]) == 0
     bench = pd.read_csv(tmp_path / "benchmark.csv")
-    assert list(bench["source"]) == ["simulated", "copycat", "noise"]
+    assert list(dict.fromkeys(bench["source"])) == ["simulated", "copycat", "noise"]
+    assert {"distance", "noise_median", "noise_p95", "p_value", "verdict"} <= set(bench.columns)
     for kind in ("rdf", "angles", "rings", "voronoi"):
         out = tmp_path / f"{kind}.png"
         assert main(["plot-structure", *files, "--kind", kind, "--out", str(out)]) == 0

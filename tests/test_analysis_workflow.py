@@ -42,7 +42,9 @@ def test_validate_rules_turn_glasses_into_tables_figures_and_a_report(tmp_path):
     assert len(structure) == 2 and (structure["ring_mean_size"] == 6.0).all()
     assert structure["energy_per_atom_min"].notna().all()
     bench = pd.read_csv(tmp_path / "results/sio2/benchmark.csv")
-    assert list(bench["source"]) == ["simulated"] and bench["rdf_rmsd_noise"].notna().all()
+    assert set(bench["source"]) == {"simulated"} and set(bench["test"]) == {"halves"}
+    rdf = bench.set_index("metric").loc["rdf_rmsd"]
+    assert rdf["n_splits"] == 2 and rdf["verdict"] == "untestable" and rdf["noise_median"] > 0
     run = subprocess.run(cmd + ["--report", "report.html"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "report.html").stat().st_size > 10_000

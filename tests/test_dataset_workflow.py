@@ -3,6 +3,8 @@ labelled small-cell a-SiO2 set -> results/{system}/datasets/{dataset}.extxyz and
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,29 +18,18 @@ from test_workflow import _job_counts
 pytestmark = pytest.mark.slow
 
 SI_BOND = 2.35  # A, nearest-neighbour distance of (a-)Si
-DATASETS_SI = {
-    "melt": {"protocol": "liquid", "n_atoms": 64, "samples": 5, "seed": 11,
-             "melt": {"temperature": 2500, "nvt_ps": 1, "npt_ps": 1}, "snapshot_every_ps": 1.0},
-    "quench": {"protocol": "quench", "start": "liquid", "n_atoms": 64, "samples": 4, "samples_per_job": 2,
-               "seed": 21, "melt": {"temperature": 2500, "nvt_ps": 1, "npt_ps": 1}, "snapshot_every_ps": 1.0,
-               "hold": {"temperature": 300, "nvt_ps": 1}},
-    "anneal": {"protocol": "melt_quench", "n_atoms": 64, "samples": 2, "seed": 31,
-               "melt": {"temperature": 2500, "nvt_ps": 1, "npt_ps": 1}, "cooling_rate": 100,
-               "hold": {"temperature": 300, "npt_ps": 1}},
-}
-SMALL_CELLS = {"protocol": "quench", "start": "random", "n_atoms": [48, 72], "samples": 3, "samples_per_job": 2,
-               "seed": 41, "melt": {"temperature": 3500, "nvt_ps": 4, "npt_ps": 0},
-               "hold": {"temperature": 300, "npt_ps": 3},
-               "labels": ["shear_modulus_GPa", "mean_ring_size", "density_g_cm3"]}
+OVERLAY = yaml.safe_load((TINY.parent / "tiny_datasets.yaml").read_text())["systems"]
+DATASETS_SI = OVERLAY["si"]["datasets"]
+SMALL_CELLS = OVERLAY["sio2"]["datasets"]["small_cells"]
 
 
 def _config(tmp_path, name="datasets.yaml", edit=None):
+    """tiny.yaml + tiny_datasets.yaml, the generative models off (they have their own tests)."""
     cfg = yaml.safe_load(TINY.read_text())
     for system in cfg["systems"].values():
         system["models"] = {"dm2": {"enabled": False}}
-    cfg["systems"]["si"]["datasets"] = yaml.safe_load(yaml.safe_dump(DATASETS_SI))
-    cfg["systems"]["sio2"]["datasets"] = {"small_cells": yaml.safe_load(yaml.safe_dump(SMALL_CELLS))}
-    cfg["systems"]["sio2"]["analysis"] = {"bond_cutoffs": {"Si-O": 2.0}, "ring_max_length": 24}
+    for name_, overlay in OVERLAY.items():
+        cfg["systems"][name_].update(copy.deepcopy(overlay))
     if edit:
         edit(cfg)
     path = tmp_path / name

@@ -143,3 +143,21 @@ def test_bad_dataset_config_fails_with_one_line_naming_the_key(good, case):
     msg = str(err.value)
     assert "\n" not in msg, msg
     assert f" {key}" in msg or f"{key}:" in msg, msg
+
+
+# ------------------------------------------------------------------------------------ LAMMPS failure
+def test_failed_lammps_part_raises_lammps_error_and_leaves_no_output(good, tmp_path):
+    from amorphous_ml.simulate.datasets import dataset_part
+    from amorphous_ml.simulate.lammps import LammpsError
+
+    cfg = copy.deepcopy(good)
+    cfg["systems"]["sio2"]["timestep_ps"] = 0.01  # 10 fs at 3500 K: atoms fly apart
+    ds = cfg["systems"]["sio2"]["datasets"]["small_cells"]
+    ds.update(n_atoms=[48], samples=1)
+    sio2 = _system(cfg, "sio2")
+    out = tmp_path / "parts" / "p0000.extxyz"
+    with pytest.raises(LammpsError) as err:
+        dataset_part("sio2", part_params(sio2, "small_cells", "p0000"), out, tmp_path / "logs")
+    assert "ERROR" in str(err.value) and "tail of" in str(err.value)
+    assert not out.exists()
+    assert list(out.parent.iterdir()) == []  # the scratch directory is gone too

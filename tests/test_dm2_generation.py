@@ -97,3 +97,29 @@ def test_generate_cli_writes_one_extxyz_per_seed_with_provenance(tmp_path):
     assert len(atoms) == 30 and atoms.info["seed"] == 2 and atoms.info["cooling_rate"] == 5.0
     assert atoms.info["source"] == "generated" and atoms.info["model"] == "dm2" and "code_version" in atoms.info
     assert atoms.info["params"]["schedule"]["noisy_steps"] == 4
+
+
+def test_uniform_noise_rule_draws_sigma_between_s_min_and_s_t_with_a_third_of_the_variance():
+    """DM2's released sampler: sigma ~ U[s_min, s_t] per structure and step, E[sigma^2] ~ s_t^2 / 3."""
+    uniform = Schedule(noisy_steps=10, clean_steps=0, s_max=1.0, s_min=0.001, noise_rule="uniform")
+    fixed = Schedule(noisy_steps=10, clean_steps=0, s_max=1.0, s_min=0.001, noise_rule="fixed")
+    g = torch.Generator().manual_seed(5)
+    draws = np.array([uniform.step_sigma(0.8, g) for _ in range(4000)])
+    assert draws.min() >= 0.001 and draws.max() <= 0.8
+    assert np.mean(draws ** 2) / 0.8 ** 2 == pytest.approx(1 / 3, rel=0.05)
+    assert fixed.step_sigma(0.8, g) == 0.8
+    with pytest.raises(ValueError, match="generation.noise"):
+        Schedule(noise_rule="gaussian")
+
+
+def test_uniform_noise_rule_adds_less_noise_and_keeps_structures_independent_of_their_batch():
+    model = _model().double()  # float64, as in the batch test above
+    kw = dict(cooling_rate=10.0, density=2.2)
+    u = Schedule(noisy_steps=6, clean_steps=0, s_max=1.0, noise_rule="uniform")
+    f = Schedule(noisy_steps=6, clean_steps=0, s_max=1.0, noise_rule="fixed")
+    alone = generate_structures(model, SYMBOLS, [4], schedule=u, progress=False, **kw)[0]
+    batch = generate_structures(model, SYMBOLS, [3, 4], schedule=u, progress=False, **kw)[1]
+    np.testing.assert_allclose(alone.positions, batch.positions, atol=1e-8)
+    assert alone.info["noise_rule"] == "uniform"
+    fixed = generate_structures(model, SYMBOLS, [4], schedule=f, progress=False, **kw)[0]
+    assert not np.allclose(alone.positions, fixed.positions)

@@ -80,8 +80,28 @@ def test_checkpoint_reloads_bit_identical(tmp_path):
         assert k == k2 and torch.equal(v, v2)
 
 
-def test_default_model_has_the_reference_layout():
-    model = DM2Denoiser(DM2Config(species=["Si", "O"]))
-    assert len(model.layers) == 3
-    assert str(model.irreps_hidden) == "64x0e+32x1o"
-    assert model.cfg.cutoff == 5.0 and model.cfg.num_basis == 16 and model.cfg.cond_num_gaussians == 9
+def test_workflow_default_dm2_builds_the_published_network():
+    """A models.dm2 section with nothing set (schema defaults) builds the network of the public DM2 code
+    (REFERENCE.md section 2): species embedding 8x0e, 16 Bessel functions on 0-5 A into a [16, 64] radial
+    MLP, spherical harmonics up to l = 2, 3 gated layers of 64x0e+32x1o (1o: polar vectors), sums / sqrt(12),
+    log10-rate condition on 9 Gaussians at -4..4 of width 0.6, one vector per atom out. Checked on the
+    built modules, not on the config values that built them."""
+    from amorphous_ml.config import validate_config
+    from amorphous_ml.learn.cli import split_dm2_params
+
+    cfg = validate_config({"systems": {"s": {"potential": "sio2_bjp", "compositions": ["SiO2"],
+                                             "cooling_rates": [10], "models": {"dm2": {}}}}})
+    params, _ = split_dm2_params(cfg["systems"]["s"]["models"]["dm2"])
+    model = DM2Denoiser(DM2Config.from_dict({**params, "species": ["Si", "O"]}))
+    assert str(model.embed.irreps_out) == "8x0e"
+    assert str(model.irreps_sh) == "1x0e+1x1o+1x2e"
+    assert [str(layer.irreps_out) for layer in model.layers] == ["64x0e+32x1o"] * 3
+    assert all(layer.radial.hs[:2] == [16, 64] and layer.neighbor_norm == 12.0 for layer in model.layers)
+    assert model.condition.centres.tolist() == [-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0]
+    assert model.condition.width == 0.6 and str(model.output.irreps_out) == "1x1o"
+    # the Bessel basis ends at the 5 A cutoff: an edge at 5.01 A contributes nothing
+    pos = torch.tensor([[0.0, 0.0, 0.0], [5.01, 0.0, 0.0]], dtype=torch.float64)
+    cell = torch.eye(3, dtype=torch.float64) * 30.0
+    out = _predict(model.double(), pos, torch.tensor([0, 1]), cell)
+    alone = _predict(model, pos[:1], torch.tensor([0]), cell)
+    torch.testing.assert_close(out[:1], alone, atol=1e-12, rtol=0)

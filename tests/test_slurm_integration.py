@@ -19,7 +19,9 @@ import pytest
 from ase import units
 
 import slurm_cluster  # tests/slurm_cluster.py
+from amorphous_ml.config import workflow_config
 from amorphous_ml.io import read_structures
+from amorphous_ml.simulate.params import job_resources, melt_quench_atom_steps
 from amorphous_ml.simulate.lammps import parse_thermo_yaml
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -66,6 +68,9 @@ def slurm_run(slurm, tmp_path_factory):
 
 def test_melt_quench_jobs_were_submitted_through_sbatch_with_the_profile_resources(slurm_run):
     workdir, run_id, log = slurm_run
+    config = workflow_config([CONFIG])
+    si = config["systems"]["si"]
+    expected = job_resources(config, "melt_quench", melt_quench_atom_steps(si, 1000), si["n_atoms"], 1, "si_sw")
     jobs = slurm_cluster.jobs_named(run_id)
     assert len(jobs) == len(SAMPLES), (jobs, log[-2000:])
     comments = sorted(j["comment"] for j in jobs)
@@ -75,8 +80,10 @@ def test_melt_quench_jobs_were_submitted_through_sbatch_with_the_profile_resourc
         assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0"
         assert info["Partition"] == "cpu"  # default-resources slurm_partition
         assert info["NumCPUs"] == "1"  # threads -> --cpus-per-task
-        assert info["MinMemoryNode"] == "4000M"  # set-resources melt_quench mem_mb
-        assert info["TimeLimit"] == "12:00:00"  # set-resources melt_quench runtime 720 min
+        # mem_mb and runtime from the MD cost model (job_resources; the profile sets none for LAMMPS rules)
+        assert info["MinMemoryNode"] == f"{expected['mem_mb']}M"
+        hours, minutes = divmod(expected["runtime"], 60)
+        assert info["TimeLimit"] == f"{hours:02d}:{minutes:02d}:00"
         assert Path(info["WorkDir"]).resolve() == workdir.resolve()
         # the job's own log (kept with --slurm-keep-successful-logs) shows the rule ran inside that job
         job_log = Path(info["StdOut"]).read_text()

@@ -231,20 +231,6 @@ def test_analyze_reports_silica_network_metrics_with_timings():
         analyze(crist, {"bond_cutof": SIO2})
 
 
-def test_config_schema_fills_the_package_default_analysis_settings():
-    import yaml
-
-    from amorphous_ml.config import DEFAULT_CONFIG, validate_config
-    from amorphous_ml.validate.structure import DEFAULT_SETTINGS
-
-    config = yaml.safe_load(open(DEFAULT_CONFIG))
-    for system in config["systems"].values():
-        system.pop("analysis", None)
-    validate_config(config)
-    for system in config["systems"].values():
-        assert system["analysis"] == DEFAULT_SETTINGS
-
-
 def test_ring_counts_of_a_disordered_network_agree_with_matscipy_shortest_path_rings():
     from matscipy.rings import ring_statistics
 

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from amorphous_ml.io import write_structures
@@ -70,3 +71,41 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
     for v1, v2 in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(v1, v2)
     assert a.cfg.extra["val_structures"] and not set(a.cfg.extra["val_structures"]) & set(a.cfg.extra["train_structures"])
+
+
+def test_stratified_split_keeps_training_glasses_at_every_rate_and_spreads_the_validation_set():
+    from amorphous_ml.learn.data import split_stratified
+
+    labels = [2.0] * 3 + [1.0] * 3 + [0.0] * 3  # log10 rates, 3 glasses each
+    for seed in range(5):
+        tr, va = split_stratified(labels, 0.34, seed)
+        assert sorted(tr + va) == list(range(9)) and len(va) == 3
+        assert {labels[i] for i in va} == {0.0, 1.0, 2.0}  # one per rate, not two of one rate
+        assert {labels[i] for i in tr} == {0.0, 1.0, 2.0}
+    tr, va = split_stratified([2.0, 2.0, 1.0], 0.5, 0)  # a rate with one glass is never held out whole
+    assert len(va) == 1 and 2 not in va
+    assert split_stratified([2.0, 1.0, 0.0], 0.5, 0) == ([0, 1, 2], [])  # one glass per rate: no hold-out
+    assert split_stratified(labels, 0.34, 3) == split_stratified(labels, 0.34, 3)
+
+
+def test_best_validation_weights_are_kept_unless_the_last_step_is_asked_for(tmp_path):
+    items = structures_from_atoms(_glasses(6), ["Si", "O"])
+    tr, va = split_by_structure(len(items), 0.34, seed=0)
+    train_items, val_items = [items[i] for i in tr], [items[i] for i in va]
+    loss_fn = make_denoising_loss(0.001, 0.5)
+    finals = {}
+    for select in ("best_val", "last"):
+        # a large learning rate makes the validation loss wander, so best and last differ
+        cfg = TrainConfig(steps=40, batch_size=2, lr=3e-2, val_every=5, checkpoint_every=40, seed=0, val_repeats=2,
+                          select=select)
+        torch.manual_seed(0)
+        model = DM2Denoiser(DM2Config(**TINY))
+        h = train(model, "dm2", loss_fn, train_items, val_items, cfg, tmp_path / select, progress=False)
+        finals[select] = (h, evaluate(model, loss_fn, val_items, cfg, "cpu"))
+    h, val = finals["best_val"]
+    best = int(np.argmin(h["val_loss"]))
+    assert h["selected_step"] == h["val_step"][best]
+    assert val == pytest.approx(min(h["val_loss"]), rel=1e-5)  # the kept weights are the best ones
+    h_last, val_last = finals["last"]
+    assert h_last["selected_step"] == 40 and val_last == pytest.approx(h_last["val_loss"][-1], rel=1e-5)
+    assert h["val_loss"] == h_last["val_loss"]  # same run; only the kept weights differ

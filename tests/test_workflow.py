@@ -10,12 +10,18 @@ from conftest import TINY, run_snakemake
 
 pytestmark = pytest.mark.slow
 
+# Fused silica (experiment): E 72 GPa, K 36.7 GPa, Poisson ratio 0.17 (e.g. Corning 7980 data sheet).
+# BKS-family potentials give E 70-110 GPa for MD-quenched glass, and tensile strengths of 5-25 GPa at MD
+# strain rates (1e9-1e11 1/s). The tiny glass (150 atoms, 500 K/ps) is far from converged, so the bounds
+# allow a factor of about 3 around those values; nu is bounded by 0 and the stability limit 0.5.
+E_SILICA_GPA, K_SILICA_GPA = 72.0, 36.7
+
 FRACTURE_COLUMNS = ["source", "model", "composition", "cooling_rate", "n_atoms", "seed", "E_GPa", "UTS_GPa",
                     "strain_at_UTS", "fracture_strain"]
 
 
 def _simulation_only(tmp_path, name="sim.yaml", edit=None):
-    """The tiny config with the generative models switched off (they have their own workflow tests)."""
+    """The tiny config with the generative models switched off (the model chain: tests/test_model_chain.py)."""
     cfg = yaml.safe_load(TINY.read_text())
     for system in cfg["systems"].values():
         system["models"] = {"dm2": {"enabled": False}}
@@ -33,10 +39,10 @@ def test_sio2_fracture_and_elastic_tables_from_real_lammps(tmp_path):
     assert list(frac.columns[:10]) == FRACTURE_COLUMNS
     md = frac[frac.source == "simulated"]
     assert len(frac) == len(md) == 1 and md.model.iloc[0] == "md" and md.n_atoms.iloc[0] == 150
-    assert 20 < md.E_GPa.iloc[0] < 250 and 1 < md.UTS_GPa.iloc[0] < 40
+    assert E_SILICA_GPA / 3 < md.E_GPa.iloc[0] < 3 * E_SILICA_GPA and 1 < md.UTS_GPa.iloc[0] < 40
     assert (tmp_path / "results/sio2/fracture.png").stat().st_size > 1000
     el = pd.read_csv(tmp_path / "results/sio2/elastic.csv")
-    assert 10 < el.K_GPa.iloc[0] < 150 and 0.0 < el.nu.iloc[0] < 0.5
+    assert K_SILICA_GPA / 3 < el.K_GPa.iloc[0] < 4 * K_SILICA_GPA and 0.0 < el.nu.iloc[0] < 0.5
     glass = io.read_structure(tmp_path / "results/sio2/glasses/SiO2_500Kps_s3.extxyz")
     assert glass.info["cooling_rate"] == 500 and "potential_sha256" in glass.info
     assert (tmp_path / "results/sio2/glasses/SiO2_500Kps_s3.data").exists()

@@ -23,8 +23,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -35,6 +38,7 @@ import torch
 from ase.data import atomic_masses, atomic_numbers
 from tqdm.auto import tqdm
 
+from ..io import atomic_path
 from ..learn.models.amden import AMDEN, GHOST, wrap_positions
 from ..learn.train import load_model
 
@@ -246,6 +250,15 @@ def reverse_sde(model: AMDEN, chunk: _Chunk, t_start: float, t_end: float, n_ste
         chunk.e = ((e - sch.sigma_e(t_end) * ee) / sch.alpha_e(t_end)).detach()
 
 
+def _run_key(model_path, n_samples, targets, g, seed, dtype) -> str:
+    """Hash of everything that determines the samples: model files, settings, targets, seed."""
+    h = hashlib.sha256()
+    for p in (Path(model_path), Path(model_path).with_suffix(".json")):
+        h.update(p.read_bytes())
+    h.update(json.dumps([n_samples, targets, g, int(seed), str(dtype)], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
 def _cells_for(model: AMDEN, n_samples: int, g: dict, targets: dict) -> list[tuple[np.ndarray, int]]:
     """(cell, real atoms it is sized for) per sample."""
     extra = model.cfg.extra
@@ -271,7 +284,9 @@ def generate_amden(model_path: str | os.PathLike, n_samples: int, targets: dict[
 
     ``params`` is the model's config section; its ``generation`` sub-section (schema defaults) sets the
     sampler. ``targets``: property -> value (properties not given are unconditioned); None: unconditional.
-    ``work_dir`` is accepted for the common interface (the sampler keeps no state between calls).
+    With ``work_dir``, every finished batch of samples is kept there (keyed by a hash of the model
+    files, settings, targets and seed) until all are done, so an interrupted run resumes after the
+    last finished batch with identical results.
     """
     t_start_wall = time.perf_counter()
     g = _merged((params or {}).get("generation"))
@@ -298,8 +313,12 @@ def generate_amden(model_path: str | os.PathLike, n_samples: int, targets: dict[
 
     structures, retries_all, balanced_all, ghosts_all = [], [], [], []
     unbalanced_first = 0
-    for start in range(0, n_samples, int(g["batch_size"])):
-        idx = list(range(start, min(n_samples, start + int(g["batch_size"]))))
+    state_dir = None
+    if work_dir is not None:
+        key = _run_key(model_path, n_samples, targets, g, seed, dtype)
+        state_dir = Path(work_dir) / f"amden_generate_{key}"
+
+    def run_chunk(idx: list[int]) -> dict:
         xs, es, cl, counts, gens = [], [], [], [], []
         for k in idx:
             cell, n_real = cells[k]
@@ -315,13 +334,10 @@ def generate_amden(model_path: str | os.PathLike, n_samples: int, targets: dict[
         props = model.standardise(targets, len(idx), dtype, device)
         chunk = _Chunk(torch.cat(xs).to(dtype=dtype, device=device), torch.cat(es).to(dtype=dtype, device=device),
                        torch.as_tensor(np.stack(cl), dtype=dtype, device=device), counts, props, gens)
-        reverse_sde(model, chunk, t_max, t_min, steps, w, hmc, hmc_stats, progress,
-                    desc=f"amden samples {idx[0]}-{idx[-1]}")
+        stats = _HMCStats(float(hmc["band_width"]))
+        reverse_sde(model, chunk, t_max, t_min, steps, w, hmc, stats, progress, desc=f"amden samples {idx[0]}-{idx[-1]}")
         xs = [chunk.x[s].clone() for s in chunk.slices()]
         es = [chunk.e[s].clone() for s in chunk.slices()]
-
-        def symbols(j):
-            return [classes[c] for c in es[j].argmax(1).tolist()]
 
         def redenoise(js: list[int]):
             tr = float(cb["renoise_t"])
@@ -334,20 +350,44 @@ def generate_amden(model_path: str | os.PathLike, n_samples: int, targets: dict[
                                    sub.cells, sub.batch)
             sub.e = sch.alpha_e(tr) * onehot + sch.sigma_e(tr) * _randn(sub_gens, sub_counts, len(classes), dtype, device)
             n_sub = max(1, int(round(steps * (tr - t_min) / (t_max - t_min))))
-            reverse_sde(model, sub, tr, t_min, n_sub, w, hmc, hmc_stats, False)
+            reverse_sde(model, sub, tr, t_min, n_sub, w, hmc, stats, False)
             for j, s in zip(js, sub.slices()):
                 xs[j], es[j] = sub.x[s].clone(), sub.e[s].clone()
 
+        retries, first = [0] * len(idx), []
         if charges is not None:
-            retries, first = retry_unbalanced(len(idx), lambda j: is_charge_balanced(symbols(j), charges),
-                                              redenoise, int(cb["max_retries"]))
-            unbalanced_first += len(first)
+            retries, first = retry_unbalanced(
+                len(idx), lambda j: is_charge_balanced([classes[c] for c in es[j].argmax(1).tolist()], charges),
+                redenoise, int(cb["max_retries"]))
+        return {"x": [v.detach().cpu().double() for v in xs], "classes": [v.argmax(1).cpu() for v in es],
+                "cells": cl, "counts": counts, "retries": retries, "first_unbalanced": len(first),
+                "hmc_accepted": stats.accepted, "hmc_total": stats.total}
+
+    for start in range(0, n_samples, int(g["batch_size"])):
+        idx = list(range(start, min(n_samples, start + int(g["batch_size"]))))
+        path = state_dir / f"samples_{idx[0]:06d}-{idx[-1]:06d}.pt" if state_dir is not None else None
+        if path is not None and path.exists():
+            res = torch.load(path, map_location="cpu", weights_only=False)
         else:
-            retries = [0] * len(idx)
+            res = run_chunk(idx)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path) as tmp:
+                    torch.save(res, tmp)
+        if hmc_stats is not None:
+            for band, n in res["hmc_total"].items():
+                hmc_stats.total[band] = hmc_stats.total.get(band, 0) + n
+                hmc_stats.accepted[band] = hmc_stats.accepted.get(band, 0) + res["hmc_accepted"][band]
+        unbalanced_first += res["first_unbalanced"]
+        xs, cl, counts, retries = res["x"], res["cells"], res["counts"], res["retries"]
+
+        def symbols(j):
+            return [classes[c] for c in res["classes"][j].tolist()]
+
         for j, k in enumerate(idx):
             sym = symbols(j)
             real = [i for i, s in enumerate(sym) if s != GHOST]
-            pos = xs[j].detach().cpu().double().numpy()[real]
+            pos = xs[j].numpy()[real]
             atoms = ase.Atoms(symbols=[sym[i] for i in real], positions=pos, cell=cl[j], pbc=True)
             if (atoms.numbers == 0).any():  # never let a ghost (element X) out of the sampler
                 raise RuntimeError("internal error: a ghost atom survived into a generated structure")
@@ -365,6 +405,8 @@ def generate_amden(model_path: str | os.PathLike, n_samples: int, targets: dict[
             retries_all.append(retries[j])
             balanced_all.append(balanced)
             ghosts_all.append(counts[j] - len(real))
+    if state_dir is not None and state_dir.exists():
+        shutil.rmtree(state_dir)  # every sample is done: the caller writes the outputs
     seconds = time.perf_counter() - t_start_wall
     report = {
         "n_samples": n_samples, "seed": int(seed), "steps": steps, "guidance_w": w, "targets": targets,

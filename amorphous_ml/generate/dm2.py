@@ -1,8 +1,10 @@
 """DM2 sampler: denoise uniformly random atoms into glasses, many structures at once.
 
 Generation (Yang & Schwalbe-Koda 2025): atoms start uniformly random in a fixed cell (or outside a
-cylindrical pore); each step is ``x <- x - D(x) + s_t * eps`` with ``s_t`` decreasing linearly from
-``s_max`` to ``s_min`` over ``noisy_steps`` steps, followed by ``clean_steps`` steps without noise.
+cylindrical pore); each step is ``x <- x - D(x) + sigma * eps`` with ``s_t`` decreasing linearly from
+``s_max`` to ``s_min`` over ``noisy_steps`` steps, followed by ``clean_steps`` steps without noise;
+``sigma`` is ``s_t`` (``noise_rule="fixed"``) or drawn from U[s_min, s_t] per structure and step
+(``"uniform"``, DM2's released sampler).
 The graph is rebuilt every step for the whole batch (vesin, on the model's device).
 
 * Any atom count, cell shape (lengths + angles, e.g. hexagonal) and density; the density defaults to
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import math
 import os
+import time
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -24,23 +28,42 @@ from typing import Sequence
 import ase
 import numpy as np
 import torch
-from ase.data import atomic_masses, atomic_numbers
+from ase.geometry import cellpar_to_cell
 from tqdm.auto import tqdm
 
+from ..config import schema_defaults
 from ..io import atomic_path
+from ..units import mass_g
 from ..learn.graphs import build_graph
 
 __all__ = ["Schedule", "cell_for_density", "initial_positions", "density_from_fit", "denoise", "generate_structures"]
 
-AVOGADRO = 6.02214076e23
+_GENERATION = schema_defaults("dm2", "generation")  # the schema's defaults, the one definition
+
+
+NOISE_RULES = ("uniform", "fixed")
 
 
 @dataclass
 class Schedule:
-    noisy_steps: int = 2900
-    clean_steps: int = 100
-    s_max: float = 1.0
-    s_min: float = 0.001
+    noisy_steps: int = _GENERATION["noisy_steps"]
+    clean_steps: int = _GENERATION["clean_steps"]
+    s_max: float = _GENERATION["s_max"]
+    s_min: float = _GENERATION["s_min"]
+    #: per-step noise scale: "uniform" draws sigma ~ U[s_min, s_t] per structure and step (DM2's released
+    #: sampler, graphite RattleParticles with sigma_max = s_t: ~1/3 of the variance); "fixed" uses s_t
+    noise_rule: str = _GENERATION["noise"]
+
+    def __post_init__(self):
+        if self.noise_rule not in NOISE_RULES:
+            raise ValueError(f"generation.noise must be one of {list(NOISE_RULES)}, got {self.noise_rule!r}")
+
+    def step_sigma(self, s_t: float, generator: torch.Generator) -> float:
+        """This step's noise standard deviation (Å) for one structure, drawn from its own generator."""
+        if self.noise_rule == "fixed" or s_t <= self.s_min:
+            return s_t
+        u = float(torch.rand((), generator=generator))
+        return self.s_min + (s_t - self.s_min) * u
 
     def noise(self, step: int) -> float:
         """Extra-noise standard deviation (Å) at ``step`` (0-based); 0 in the clean phase."""
@@ -55,10 +78,6 @@ class Schedule:
         return self.noisy_steps + self.clean_steps
 
 
-def _mass_g(symbols: Sequence[str]) -> float:
-    return sum(atomic_masses[atomic_numbers[s]] for s in symbols) / AVOGADRO
-
-
 def cell_for_density(symbols: Sequence[str], density_gcc: float, aspect=(1.0, 1.0, 1.0), angles=(90.0, 90.0, 90.0),
                      pore_radius: float = 0.0) -> np.ndarray:
     """Cell (rows = lattice vectors) with lengths in ratio ``aspect`` and the given angles (degrees).
@@ -67,11 +86,9 @@ def cell_for_density(symbols: Sequence[str], density_gcc: float, aspect=(1.0, 1.
     ``pore_radius`` (Å) along c, the *wall* has that density: volume = mass/density + pi r^2 L_c * sin-factor
     is solved for the scale of the cell.
     """
-    from ase.geometry import cellpar_to_cell
-
     unit = cellpar_to_cell([*aspect, *angles])
     unit_vol = abs(np.linalg.det(unit))
-    v_wall = _mass_g(symbols) / density_gcc * 1e24
+    v_wall = mass_g(symbols) / density_gcc * 1e24
     if pore_radius <= 0:
         scale = (v_wall / unit_vol) ** (1.0 / 3.0)
     else:
@@ -130,8 +147,6 @@ def denoise(model, positions: torch.Tensor, species: torch.Tensor, cells: torch.
 
     ``timings`` (optional dict) accumulates ``graph_s`` and ``model_s`` and ``steps``.
     """
-    import time
-
     device = positions.device
     batch = torch.repeat_interleave(torch.arange(len(counts), device=device), torch.as_tensor(counts, device=device))
     start = 0
@@ -143,6 +158,8 @@ def denoise(model, positions: torch.Tensor, species: torch.Tensor, cells: torch.
             for g, s in zip(generators, state["generators"]):
                 g.set_state(s)
             start = state["step"]
+            print(f"dm2 denoise: resuming from {state_path} at step {start} of {schedule.total}", file=sys.stderr,
+                  flush=True)
     x = _wrap(positions, cells, batch) if start == 0 else positions  # resumed positions are already wrapped
     bar = tqdm(range(start, schedule.total), desc="dm2 denoise", disable=not progress, mininterval=2.0)
     done_here = 0
@@ -155,8 +172,9 @@ def denoise(model, positions: torch.Tensor, species: torch.Tensor, cells: torch.
         x = x - model(graph, condition)
         s = schedule.noise(step)
         if s > 0:
-            noise = torch.cat([torch.randn((n, 3), generator=g, dtype=x.dtype) for g, n in zip(generators, counts)])
-            x = x + s * noise.to(device)
+            noise = torch.cat([schedule.step_sigma(s, g) * torch.randn((n, 3), generator=g, dtype=x.dtype)
+                               for g, n in zip(generators, counts)])
+            x = x + noise.to(device)
         x = _wrap(x, cells, batch)
         if timings is not None:
             if device.type == "cuda":
@@ -229,7 +247,7 @@ def generate_structures(model, symbols: Sequence[str], seeds: Sequence[int], coo
             "seed": int(seed), "density_gcc": float(density), "pore_radius": float(pore_radius),
             "source": "generated", "model": "dm2",
             "noisy_steps": schedule.noisy_steps, "clean_steps": schedule.clean_steps,
-            "s_max": schedule.s_max, "s_min": schedule.s_min,
+            "s_max": schedule.s_max, "s_min": schedule.s_min, "noise_rule": schedule.noise_rule,
         })
         out.append(atoms)
     return out

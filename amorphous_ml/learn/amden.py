@@ -4,7 +4,8 @@ Per structure and step (all drawn from the training loop's seeded generator): gh
 ``X``) fill the cell up to ``floor(rho_ghost V)`` nodes with ``rho_ghost ~ U[ghost_density]`` atoms/Å^3
 at uniform random positions; ``t ~ U[t_min, t_max]``; ``X_t = wrap(X + sigma_X(t) eps_X)``,
 ``E_t = alpha(t) E + sigma_E(t) eps_E``; each property is replaced by its null embedding with
-probability ``property_dropout`` (so the same model gives the unconditional score for guidance).
+probability ``property_dropout``, and all of a structure's properties at once with probability
+``property_dropout_all`` (so the same model gives the unconditional score for guidance).
 Loss = ``w_pos * MSE(eps_X - mean, pred_X) + w_el * MSE(eps_E, pred_E)`` (weights 1.0 / 0.5); the
 position target has its per-structure mean removed, since a common translation of a periodic
 structure cannot be predicted.
@@ -61,7 +62,7 @@ def add_ghosts(batch: Batch, n_species: int, ghost_density: tuple[float, float] 
 
 
 def make_amden_loss(ghost_density=(0.09, 0.11), t_min: float = 0.01, t_max: float = 0.99, property_dropout: float = 0.1,
-                    weight_position: float = 1.0, weight_element: float = 0.5):
+                    weight_position: float = 1.0, weight_element: float = 0.5, property_dropout_all: float = 0.1):
     def loss_fn(model: AMDEN, batch: Batch, gen: torch.Generator) -> torch.Tensor:
         dtype, device = batch.positions.dtype, batch.positions.device
         cfg = model.cfg
@@ -76,9 +77,12 @@ def make_amden_loss(ghost_density=(0.09, 0.11), t_min: float = 0.01, t_max: floa
         e0 = torch.nn.functional.one_hot(cls, model.n_classes).to(dtype)
         et = sch.alpha_e(t)[node_batch][:, None] * e0 + sch.sigma_e(t)[node_batch][:, None] * eps_e
         props = batch.labels.reshape(b, -1).clone()
-        if props.shape[1] and property_dropout > 0:
-            drop = torch.rand(props.shape, generator=gen, dtype=torch.float64).to(device) < property_dropout
-            props = torch.where(drop, torch.full_like(props, float("nan")), props)
+        if props.shape[1]:
+            # each property alone (partial conditioning) and all at once (the unconditional score of
+            # guidance, which per-property dropout alone would train with probability p^m only)
+            drop = torch.rand(props.shape, generator=gen, dtype=torch.float64) < property_dropout
+            drop |= (torch.rand((b, 1), generator=gen, dtype=torch.float64) < property_dropout_all)
+            props = torch.where(drop.to(device), torch.full_like(props, float("nan")), props)
         pred_x, pred_e = model.eps(xt, et, batch.cells, node_batch, counts, t, props, create_graph=True)
         mean = torch.zeros((b, 3), dtype=dtype, device=device).index_add(0, node_batch, eps_x)
         mean = mean / torch.as_tensor(counts, dtype=dtype, device=device)[:, None]
@@ -191,7 +195,7 @@ def train_amden(frames: list[ase.Atoms], out_model: str | os.PathLike, work_dir:
         raise ValueError(f"ghost_density: lower bound {ghost_density[0]} above upper {ghost_density[1]}")
     loss = make_amden_loss(ghost_density, float(params.get("t_min", 0.01)), float(params.get("t_max", 0.99)),
                            float(params.get("property_dropout", 0.1)), float(params.get("loss_weight_position", 1.0)),
-                           float(params.get("loss_weight_element", 0.5)))
+                           float(params.get("loss_weight_element", 0.5)), float(params.get("property_dropout_all", 0.1)))
     history = train(model, "amden", loss, [items[i] for i in tr], [items[i] for i in va], tcfg, work_dir,
                     device=device, progress=progress, stop_after=stop_after)
     if history["step"] and history["step"][-1] >= tcfg.steps:

@@ -27,7 +27,8 @@ def _train(args) -> int:
         raise UserError(str(exc)) from None
     val = history["val_loss"][-1] if history.get("val_loss") else float("nan")
     name = args.name or kind.name
-    print(f"trained {name} ({kind.name}) for {history['step'][-1]} steps; final validation loss {val:.4g} -> {args.out}")
+    print(f"trained {name} ({kind.name}) for {history['step'][-1]} steps; final validation loss {val:.4g}; kept the weights "
+          f"of step {history.get('selected_step')} -> {args.out}")
     return 0
 
 

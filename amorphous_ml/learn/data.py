@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 from ..io import read_structures
+from ..units import density_gcc
 
-__all__ = ["Structure", "Batch", "structures_from_atoms", "load_glasses", "split_by_structure", "collate",
+__all__ = ["Structure", "Batch", "structures_from_atoms", "load_glasses", "split_by_structure", "split_stratified",
+           "collate",
            "density_gcc", "fit_density_vs_log_rate"]
 
 
@@ -103,6 +105,34 @@ def split_by_structure(n: int, val_fraction: float, seed: int) -> tuple[list[int
     return sorted(order[n_val:]), sorted(order[:n_val])
 
 
+def split_stratified(labels: Sequence[float], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Like :func:`split_by_structure`, with the held-out structures spread over the label values.
+
+    ``round(val_fraction * n)`` structures (at least one) are held out, taken one per label value in turn
+    (values in a seeded order, members drawn at random), and never the last structure of a value: every
+    cooling rate keeps training glasses (fewer are held out if need be; none when every rate has one
+    glass) and the validation set covers as many rates as it has members. NaN labels form one group.
+    """
+    n = len(labels)
+    rng = np.random.default_rng(seed)
+    if n < 2 or val_fraction <= 0:
+        return list(range(n)), []
+    keys = ["nan" if (isinstance(v, float) and math.isnan(v)) else round(float(v), 9) for v in labels]
+    groups: dict = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    n_val = min(n - len(groups), max(1, int(round(val_fraction * n))))  # every value keeps one glass
+    order = [list(rng.permutation(members)) for _, members in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+    order = [order[i] for i in rng.permutation(len(order))]
+    val: list[int] = []
+    while len(val) < n_val:
+        for members in order:
+            if len(val) < n_val and len(members) > 1:
+                val.append(int(members.pop()))
+    val_set = set(val)
+    return [i for i in range(n) if i not in val_set], sorted(val)
+
+
 def collate(items: Sequence[Structure], dtype=torch.float32, device="cpu") -> Batch:
     counts = [s.n_atoms for s in items]
     return Batch(
@@ -114,10 +144,6 @@ def collate(items: Sequence[Structure], dtype=torch.float32, device="cpu") -> Ba
         counts=counts,
         labels=torch.as_tensor(np.asarray([s.label for s in items], dtype=np.float64), dtype=dtype, device=device),
     )
-
-
-def density_gcc(atoms: ase.Atoms) -> float:
-    return float(atoms.get_masses().sum() / 6.02214076e23 / (atoms.get_volume() * 1e-24))
 
 
 def fit_density_vs_log_rate(frames: Sequence[ase.Atoms], rate_key: str = "cooling_rate") -> dict:

@@ -7,13 +7,15 @@ loss = MSE(D(x_noisy), sigma * eps), where D predicts the displacement per atom.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
+from ..config import schema_defaults
 from ..io import write_json
-from .data import Batch, fit_density_vs_log_rate, load_glasses, split_by_structure, structures_from_atoms
+from .data import Batch, fit_density_vs_log_rate, load_glasses, split_stratified, structures_from_atoms
 from .graphs import build_graph
 from .models.dm2 import DM2Config, DM2Denoiser
 from .train import TrainConfig, save_model, train
@@ -21,7 +23,7 @@ from .train import TrainConfig, save_model, train
 __all__ = ["make_denoising_loss", "train_dm2"]
 
 
-def make_denoising_loss(sigma_min: float = 0.001, sigma_max: float = 0.75):
+def make_denoising_loss(sigma_min: float, sigma_max: float):
     def loss_fn(model, batch: Batch, gen: torch.Generator) -> torch.Tensor:
         dtype, device = batch.positions.dtype, batch.positions.device
         sigma = sigma_min + (sigma_max - sigma_min) * torch.rand(batch.num_graphs, generator=gen, dtype=dtype)
@@ -47,14 +49,16 @@ def train_dm2(glass_paths: Sequence[str | os.PathLike], model_path: str | os.Pat
     where the sampler finds it.
     """
     frames = load_glasses(glass_paths)
+    defaults = schema_defaults("dm2")
     params = dict(model_params)
-    sigma_min, sigma_max = float(params.pop("sigma_min", 0.001)), float(params.pop("sigma_max", 0.75))
-    val_fraction = float(params.pop("val_fraction", 0.2))
+    sigma_min = float(params.pop("sigma_min", defaults["sigma_min"]))
+    sigma_max = float(params.pop("sigma_max", defaults["sigma_max"]))
+    val_fraction = float(params.pop("val_fraction", defaults["val_fraction"]))
     cfg = DM2Config.from_dict(params)
     tcfg = TrainConfig.from_dict(train_params)
     label_key = "cooling_rate" if cfg.conditional else None
     items = structures_from_atoms(frames, cfg.species, label_key=label_key)
-    tr, va = split_by_structure(len(items), val_fraction, tcfg.seed)
+    tr, va = split_stratified([it.label for it in items], val_fraction, tcfg.seed)  # by cooling rate
     density = fit_density_vs_log_rate(frames) if cfg.conditional else fit_density_vs_log_rate(frames, "__none__")
     cfg.extra = {
         "density_fit": density,
@@ -74,8 +78,6 @@ def train_dm2(glass_paths: Sequence[str | os.PathLike], model_path: str | os.Pat
 
 
 def _composition(frames) -> dict:
-    from collections import Counter
-
     counts = Counter(s for a in frames for s in a.get_chemical_symbols())
     total = sum(counts.values())
     return {k: v / total for k, v in sorted(counts.items())}

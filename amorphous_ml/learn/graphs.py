@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from vesin_torch import NeighborList
 
@@ -39,10 +38,6 @@ class Graph:
     @property
     def num_graphs(self) -> int:
         return int(self.cells.shape[0])
-
-    @property
-    def num_nodes(self) -> int:
-        return int(self.positions.shape[0])
 
 
 def radius_graph_pbc(positions: torch.Tensor, cells: torch.Tensor, batch: torch.Tensor, cutoff: float,
@@ -83,6 +78,3 @@ def build_graph(positions: torch.Tensor, species: torch.Tensor, cells: torch.Ten
     return Graph(positions=positions, species=species, batch=batch, cells=cells, edge_index=edge_index,
                  shifts=shifts, edge_vec=edge_vec)
 
-
-def cells_from_atoms(atoms_list, dtype=torch.float64) -> torch.Tensor:
-    return torch.as_tensor(np.stack([np.asarray(a.cell[:]) for a in atoms_list]), dtype=dtype)

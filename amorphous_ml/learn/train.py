@@ -7,6 +7,8 @@
   work directory continues from there, and the result is the same as an uninterrupted run.
 * Batches are whole structures drawn by a seeded generator from the training split only; the loss
   function draws its own noise from the generator it is given.
+* The weights kept are those of the lowest validation loss (``select="best_val"``, evaluated every
+  ``val_every`` steps on fixed noise draws) or of the last step (``select="last"``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,25 +25,32 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..io import atomic_path, write_json
+from ..config import schema_defaults
+from ..io import atomic_path, read_json, write_json
 from .data import Batch, Structure, collate
 from .models import MODELS
 
 __all__ = ["TrainConfig", "resolve_device", "save_model", "load_model", "train"]
 
 
+_TRAINING = schema_defaults("dm2", "training")  # the schema's defaults, the one definition
+
+
 @dataclass
 class TrainConfig:
-    steps: int = 1000
-    batch_size: int = 4
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    grad_clip: float = 10.0
-    val_every: int = 100
-    val_repeats: int = 4
-    checkpoint_every: int = 100
-    seed: int = 0
-    dtype: str = "float32"
+    steps: int = _TRAINING["steps"]
+    batch_size: int = _TRAINING["batch_size"]
+    lr: float = _TRAINING["lr"]
+    weight_decay: float = _TRAINING["weight_decay"]
+    grad_clip: float = _TRAINING["grad_clip"]
+    val_every: int = _TRAINING["val_every"]
+    val_repeats: int = _TRAINING["val_repeats"]
+    checkpoint_every: int = _TRAINING["checkpoint_every"]
+    seed: int = 0  # the models.<name>.seed of the config
+    dtype: str = _TRAINING["dtype"]
+    #: weights kept at the end: "best_val" (lowest validation loss over the evaluations; the last step
+    #: when there is no validation set) or "last"
+    select: str = _TRAINING["select"]
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -70,13 +80,28 @@ def save_model(path: str | os.PathLike, model: torch.nn.Module, kind: str) -> No
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
+    """Rebuild a model from ``path`` (.pt state_dict) and its .json; ``ValueError`` (one line naming the file)
+    when either is missing, unreadable or does not fit the architecture the .json describes."""
     path = Path(path)
-    meta = json.loads(path.with_suffix(".json").read_text())
+    meta = read_json(path.with_suffix(".json"))
     model = MODELS[meta["kind"]](meta["config"])
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not path.is_file():
+        raise ValueError(f"{path}: model file does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or foreign file: pickle/zip errors of many kinds
+        raise ValueError(f"{path}: not a readable torch state_dict ({str(exc).strip().splitlines()[0][:200]})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: holds a {type(state).__name__}, not a state_dict")
     if dtype is not None:
         model = model.to(dtype)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # missing/unexpected keys or size mismatches, one per line
+        problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        raise ValueError(f"{path}: weights do not fit the {meta['kind']} model described in "
+                         f"{path.with_suffix('.json').name}: {problems[0] if problems else 'mismatch'}"
+                         f"{f' (+{len(problems) - 1} more)' if len(problems) > 1 else ''}") from None
     return model.to(device).eval()
 
 
@@ -121,8 +146,11 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
     model.to(device=device, dtype=_dtype(cfg.dtype)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    if cfg.select not in ("best_val", "last"):
+        raise ValueError(f"training.select must be 'best_val' or 'last', got {cfg.select!r}")
     history = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
     step = 0
+    best: dict = {"step": None, "loss": math.inf, "state": None}  # lowest validation loss so far
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
@@ -130,11 +158,13 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history, step = state["history"], state["step"]
+        print(f"train {kind}: resuming from {state_path} at step {step} of {cfg.steps}", file=sys.stderr, flush=True)
+        best = state.get("best", best)
 
     def checkpoint():
         with atomic_path(state_path) as tmp:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(), "history": history, "step": step,
+                        "torch_rng": torch.get_rng_state(), "history": history, "step": step, "best": best,
                         "train_config": asdict(cfg), "model_config": json.loads(json.dumps(model.config()))}, tmp)
 
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {kind}", disable=not progress, mininterval=2.0)
@@ -154,6 +184,9 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
         if step % cfg.val_every == 0 or step == cfg.steps:
             history["val_step"].append(step)
             history["val_loss"].append(evaluate(model, loss_fn, val_items, cfg, device))
+            if history["val_loss"][-1] < best["loss"]:
+                best = {"step": step, "loss": history["val_loss"][-1],
+                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             bar.set_postfix(loss=f"{float(loss.detach()):.4g}", val=f"{history['val_loss'][-1]:.4g}")
         bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
@@ -163,4 +196,11 @@ def train(model: torch.nn.Module, kind: str, loss_fn: Callable[[torch.nn.Module,
     bar.close()
     if math.isnan(history["train_loss"][-1] if history["train_loss"] else 0.0):
         raise FloatingPointError("training loss became NaN")
+    if step >= cfg.steps:  # finished: keep the selected weights
+        if cfg.select == "best_val" and best["state"] is not None:
+            model.load_state_dict(best["state"])
+            history["selected_step"], history["selected_val_loss"] = best["step"], best["loss"]
+        else:
+            history["selected_step"] = step
+            history["selected_val_loss"] = history["val_loss"][-1] if history["val_loss"] else float("nan")
     return history

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
-from .lammps import Accelerator, LammpsError, _find_libmpi, load_lammps_module
+from .lammps_base import Accelerator, LammpsError, find_libmpi, load_lammps_module
 
 __all__ = [
     "LammpsBuild",
@@ -34,6 +34,7 @@ __all__ = [
     "check_build",
     "resolve_binary",
     "potential_pair_styles",
+    "pair_styles_in_text",
     "mpi_command",
     "slurm_tasks",
     "binary_env",
@@ -153,7 +154,7 @@ def binary_env(binary: str) -> dict[str, str]:
     except (ImportError, ValueError):
         wheel_dir = None
 
-    libmpi = _find_libmpi()
+    libmpi = find_libmpi()
     ld = [p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p]
     if libmpi is not None:
         ld = [p for p in ld if Path(p).resolve() != libmpi.parent.resolve()]
@@ -235,20 +236,27 @@ def inspect_module() -> LammpsBuild:
 # ---- checks -------------------------------------------------------------------------------------------
 
 _PAIR_STYLE = re.compile(r"^\s*pair_style\s+(.+?)\s*(?:#.*)?$", re.M)
+_HYBRID = ("hybrid", "hybrid/overlay", "hybrid/scaled")
 
 
-def potential_pair_styles(include_file: str | os.PathLike) -> list[str]:
-    """Pair styles a potential include file uses (sub-styles of ``hybrid``/``hybrid/overlay`` included)."""
-    text = Path(include_file).read_text()
+def pair_styles_in_text(text: str, keep_hybrid: bool = False) -> list[str]:
+    """Pair styles of every ``pair_style`` line in LAMMPS input text, sub-styles of ``hybrid*`` included
+    (and ``hybrid*`` itself with ``keep_hybrid``)."""
     styles = []
     for args in _PAIR_STYLE.findall(text):
         words = args.split()
-        if words[0] in ("hybrid", "hybrid/overlay", "hybrid/scaled"):
+        if words[0] in _HYBRID:
+            styles += [words[0]] if keep_hybrid else []
             # sub-style names are the words that look like style names (not numbers or ${vars})
             styles += [w for w in words[1:] if re.match(r"^[a-z][a-z0-9/_.-]*$", w)]
         else:
             styles.append(words[0])
     return list(dict.fromkeys(styles))
+
+
+def potential_pair_styles(include_file: str | os.PathLike) -> list[str]:
+    """Pair styles a potential include file uses (sub-styles of ``hybrid``/``hybrid/overlay`` included)."""
+    return pair_styles_in_text(Path(include_file).read_text())
 
 
 def check_build(build: LammpsBuild, accelerator: Accelerator, pair_styles=(), what: str | None = None) -> LammpsBuild:

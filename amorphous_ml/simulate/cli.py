@@ -5,28 +5,30 @@ from __future__ import annotations
 import json
 
 from .. import io
+from ..config import schema_defaults
+from ..samples import target_columns
+from .binary import check_binary
 from .lammps import Accelerator
+from .protocols import LammpsSettings, elastic, fracture, melt_quench, structure_json
 
 
 def add_lammps_args(p) -> None:
+    lammps = schema_defaults("lammps")
     g = p.add_argument_group("LAMMPS execution (not physics: changing these reruns nothing)")
-    g.add_argument("--accelerator", default="none", help="none | omp | kokkos[:GPUS] (default: none)")
-    g.add_argument("--threads", type=int, default=1, help="OpenMP threads (default: 1)")
+    g.add_argument("--accelerator", default=lammps["accelerator"],
+                   help=f"none | omp | kokkos[:GPUS] (default: {lammps['accelerator']})")
+    g.add_argument("--threads", type=int, default=lammps["threads"], help=f"OpenMP threads (default: {lammps['threads']})")
     g.add_argument("--lmp-binary", default=None,
                    help="external lmp executable; default: the lammps Python module ('module' also means that)")
     g.add_argument("--mpi-launch", default=None, help="MPI launcher for --lmp-binary, e.g. 'mpirun -np 4'")
 
 
 def lammps_settings(args):
-    from .protocols import LammpsSettings
-
     binary = None if args.lmp_binary in (None, "", "module", "none") else args.lmp_binary
     mpi = None if args.mpi_launch in (None, "", "none") else args.mpi_launch
     accel = Accelerator.parse(args.accelerator, args.threads)
     if binary is not None:
-        from .binary import check_binary  # verifies the binary has the packages the accelerator needs
-
-        check_binary(binary, accel, mpi_launch=mpi)
+        check_binary(binary, accel, mpi_launch=mpi)  # the binary has the packages the accelerator needs
     return LammpsSettings(accelerator=accel, binary=binary, mpi_launch=mpi)
 
 
@@ -35,18 +37,14 @@ def _system(args) -> dict:
 
 
 def _melt_quench(args) -> int:
-    from .protocols import melt_quench
-
     glass = melt_quench(args.system_name, _system(args), args.composition, args.rate, args.seed,
-                        args.out_extxyz, args.out_data, args.log, lammps_settings(args))
+                        args.out_extxyz, args.out_data, args.log, lammps_settings(args),
+                        work_dir=args.work_dir, restart_every_ps=args.restart_every_ps)
     print(f"{args.out_extxyz}: {len(glass)} atoms, density {glass.info['density_gcc']:.3f} g/cm^3")
     return 0
 
 
 def _elastic(args) -> int:
-    from ..samples import target_columns
-    from .protocols import elastic
-
     structure = io.read_structure(args.structure)
     result = elastic(_system(args), structure, args.log, lammps_settings(args))
     result["structure"] = {k: structure.info.get(k) for k in
@@ -60,8 +58,6 @@ def _elastic(args) -> int:
 
 
 def _fracture(args) -> int:
-    from .protocols import fracture, structure_json
-
     structure = io.read_structure(args.structure)
     seed = args.seed if args.seed is not None else int(structure.info.get("seed", 0))
     curve = fracture(_system(args), structure, seed, args.log, lammps_settings(args))
@@ -90,6 +86,11 @@ def register(subparsers) -> None:
     p.add_argument("--out-extxyz", required=True)
     p.add_argument("--out-data", required=True)
     p.add_argument("--log", required=True, help="LAMMPS log file")
+    p.add_argument("--work-dir", default=None,
+                   help="directory for LAMMPS restart files (one subdirectory per sample and parameter hash); "
+                   "a rerun after a kill resumes from the last complete one. Default: no restarts")
+    p.add_argument("--restart-every-ps", type=float, default=0.0,
+                   help="simulated time between restart files (ps; 0: none)")
     add_lammps_args(p)
     p.set_defaults(func=_melt_quench)
 

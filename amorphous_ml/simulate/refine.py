@@ -15,16 +15,15 @@ from pathlib import Path
 
 import ase
 import numpy as np
-from ase.calculators.singlepoint import SinglePointCalculator
 from vesin import NeighborList
 
+from ..io import atomic_path
 from ..provenance import provenance
 from .lammps import INPUT_DIR, Accelerator, run_lammps
-from .systems import get_potential, read_lammps_data, write_lammps_data
+from .protocols import structure_from_lammps
+from .systems import get_potential, write_lammps_data
 
-__all__ = ["push_apart", "refine_structure", "BAR_TO_EV_A3"]
-
-BAR_TO_EV_A3 = 1e-4 / 160.21766208
+__all__ = ["push_apart", "refine_structure"]
 
 
 def push_apart(atoms: ase.Atoms, min_distance: float = 1.0, max_iter: int = 200) -> tuple[ase.Atoms, int]:
@@ -64,13 +63,17 @@ def push_apart(atoms: ase.Atoms, min_distance: float = 1.0, max_iter: int = 200)
     return atoms, int(n_initial or 0)
 
 
-def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float = 300.0, nvt_ps: float = 25.0,
-                     npt_ps: float = 25.0, pressure_bar: float = 0.0, min_distance: float = 1.0, seed: int = 1,
+def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float, nvt_ps: float, npt_ps: float,
+                     pressure_bar: float, min_distance: float, seed: int,
                      log_path: str | os.PathLike, data_out: str | os.PathLike | None = None,
                      accelerator: Accelerator | None = None, binary: str | None = None,
-                     mpi_launch: str | None = None, timestep_ps: float | None = None) -> ase.Atoms:
-    """Refined copy of ``atoms`` with ``info`` kept and updated, energy/stress as calculator results."""
+                     mpi_launch: str | None = None, timestep_ps: float | None = None,
+                     potential_dir: str | os.PathLike | None = None) -> ase.Atoms:
+    """Refined copy of ``atoms`` with ``info`` kept and updated, energy/stress as calculator results.
+
+    ``potential_dir``: where the potential files are (default: the shipped ``potentials/``)."""
     pot = get_potential(potential)
+    potdir = Path(potential_dir).resolve() if potential_dir else None
     pushed, n_close = push_apart(atoms, min_distance)
     log_path = Path(log_path).resolve()  # LAMMPS runs in a scratch directory: every path must be absolute
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,32 +84,24 @@ def refine_structure(atoms: ase.Atoms, potential: str, *, temperature: float = 3
         write_lammps_data(tmp / "in.data", pushed, pot.species)
         result = run_lammps(
             INPUT_DIR / "refine.in",
-            dict(data_in=str(tmp / "in.data"), data_out=str(tmp / "out.data"), **pot.lammps_vars(), seed=seed,
+            dict(data_in=str(tmp / "in.data"), data_out=str(tmp / "out.data"), **pot.lammps_vars(potdir), seed=seed,
                  dt=params["dt"], temperature=temperature,
                  pressure=pressure_bar, nvt_ps=nvt_ps, npt_ps=npt_ps),
             log_path, accelerator=accelerator, binary=binary, mpi_launch=mpi_launch, cwd=tmp,
         )
-        refined = read_lammps_data(tmp / "out.data", pot.species)
+        refined = structure_from_lammps(tmp / "out.data", pot.species, result)  # energy, stress attached
         if data_out is not None:
-            from ..io import atomic_path
-
             with atomic_path(data_out) as dst:
                 dst.write_bytes((tmp / "out.data").read_bytes())
     info = {k: v for k, v in atoms.info.items() if k not in ("params", "code_version", "seed", "lammps_version",
                                                             "potential_sha256")}
     refined.info.update(info)
-    energy = result.last("PotEng")
-    stress = -np.array([result.last(k) for k in ("Pxx", "Pyy", "Pzz", "Pyz", "Pxz", "Pxy")]) * BAR_TO_EV_A3
-    refined.calc = SinglePointCalculator(refined, energy=energy, stress=stress)
-    # io.write_structures copies the Atoms (dropping the calculator); the extxyz reader turns these
-    # info keys back into calculator results
-    refined.info["energy"] = float(energy)
-    refined.info["stress"] = stress
     refined.info.update(provenance(
         seed=seed, params={"refine": params, "generation": atoms.info.get("params")},
-        potential_files=pot.files(), lammps_version=result.version or None,
+        potential_files=pot.files(potdir), lammps_version=result.version or None,
     ))
-    refined.info.update({"refined": True, "pairs_pushed_apart": n_close,
+    # with no MD (nvt_ps = npt_ps = 0) this is the generator's own structure, minimised only ("raw")
+    refined.info.update({"refined": bool(nvt_ps + npt_ps > 0), "minimized": True, "pairs_pushed_apart": n_close,
                          "generation_seed": int(atoms.info.get("seed", -1))})
     refined.info["seed"] = int(atoms.info.get("seed", seed))
     return refined

@@ -13,9 +13,10 @@ from pathlib import Path
 import ase
 import ase.io
 import numpy as np
-from ase.data import atomic_masses, atomic_numbers
+from ase.data import atomic_numbers
 from pymatgen.core import Composition
 
+from ..units import mass_g
 from .lammps import POTENTIAL_DIR
 
 __all__ = ["Potential", "POTENTIALS", "get_potential", "atom_counts", "random_packing",
@@ -55,7 +56,7 @@ POTENTIALS: dict[str, Potential] = {
     ),
     "cuzr_mendelev": Potential(
         "cuzr_mendelev", ("Cu", "Zr"), "cuzr_mendelev.lmp", ("CuZr_mm.eam.fs",), 0.002,
-        "Mendelev et al., Phil. Mag. 89, 967 (2009)", skin=1.0,
+        "Mendelev, Sordelet & Kramer, J. Appl. Phys. 102, 043501 (2007)", skin=1.0,
     ),
     "si_sw": Potential(
         "si_sw", ("Si",), "si_sw.lmp", ("Si.sw",), 0.001,
@@ -95,8 +96,7 @@ def random_packing(counts: dict[str, int], density_gcc: float, aspect=(1.0, 1.0,
     rng = np.random.default_rng(seed)
     symbols = [el for el, n in counts.items() for _ in range(n)]
     n = len(symbols)
-    mass_g = sum(atomic_masses[atomic_numbers[s]] for s in symbols) / 6.02214076e23
-    volume = mass_g / density_gcc * 1e24  # A^3
+    volume = mass_g(symbols) / density_gcc * 1e24  # A^3
     aspect = np.asarray(aspect, float)
     lengths = aspect * (volume / np.prod(aspect)) ** (1.0 / 3.0)
     spacing = (volume / n) ** (1.0 / 3.0)
@@ -121,12 +121,17 @@ def write_lammps_data(path: str | Path, atoms: ase.Atoms, species: tuple[str, ..
                  masses=True, units="metal")
 
 
-def read_lammps_data(path: str | Path, species: tuple[str, ...]) -> ase.Atoms:
-    z_of_type = {i + 1: atomic_numbers[s] for i, s in enumerate(species)}
-    atoms = ase.io.read(path, format="lammps-data", atom_style="charge", Z_of_type=z_of_type, units="metal")
-    atoms.pbc = True
-    atoms.wrap()
-    for key in ("mmcharges", "type"):  # duplicates of initial_charges / species
-        if key in atoms.arrays:
-            del atoms.arrays[key]
-    return atoms
+def read_lammps_data(path: str | Path, species: tuple[str, ...], atom_style: str | None = None) -> ase.Atoms:
+    """A data file (``atom_style charge`` unless the file or ``atom_style`` says otherwise) as Atoms.
+
+    Atom types are mapped to elements by the file's Masses section, so a file whose type 1 is O is read
+    as O whatever the potential's order; a mass that is none of the potential's ``species`` is a
+    one-line ``ValueError``. Without a Masses section the types follow ``species``' order.
+    """
+    from ..io import _lammps_data_header, read_lammps_data_file
+
+    style, _, masses = _lammps_data_header(Path(path))
+    atom_style = atom_style or style or "charge"
+    if masses:
+        return read_lammps_data_file(path, atom_style=atom_style, candidates=list(species))
+    return read_lammps_data_file(path, atom_style=atom_style, species=list(species))

@@ -2,8 +2,8 @@
 
 * ``structure-metrics``: every structure metric of one sample -> JSON (+ QUESTS descriptors .npy).
 * ``structure-table``: per-sample JSONs -> ``structure.csv`` (one row per source and sample).
-* ``benchmark-table``: per-sample JSONs -> ``benchmark.csv`` (one row per source; distances to the
-  matching simulated reference and the noise floor).
+* ``benchmark-table``: per-sample JSONs -> ``benchmark.csv`` (one row per source, stage, composition,
+  target rate and metric: permutation test against the simulated glasses of that rate, or a trend check).
 * ``plot-structure``: RDF / angle / ring / Voronoi figure from per-sample JSONs.
 * ``plot-parity``: parity plot of properties (structure.csv, elastic.csv, fracture.csv).
 """
@@ -14,6 +14,16 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ..cli import UserError
+from ..provenance import provenance
+from ..simulate.cli import add_lammps_args, lammps_settings
+from .compare import benchmark_table, load_records, sample_identity, structure_table
+from .structure import analysis_settings, analyze
+
 
 def _settings_arg(p) -> None:
     p.add_argument("--settings-json", default="{}",
@@ -21,9 +31,6 @@ def _settings_arg(p) -> None:
 
 
 def _load_settings(args) -> dict:
-    from ..cli import UserError
-    from .structure import analysis_settings
-
     try:
         return analysis_settings(json.loads(args.settings_json))
     except (json.JSONDecodeError, ValueError) as exc:
@@ -31,17 +38,12 @@ def _load_settings(args) -> dict:
 
 
 def _structure_metrics(args) -> int:
-    import numpy as np
-
-    from .. import io
-    from ..cli import UserError
-    from ..provenance import provenance
-    from ..simulate.cli import lammps_settings
-    from .compare import sample_identity
-    from .structure import analyze
-
     settings = _load_settings(args)
-    atoms = io.read_structure(args.structure)
+    try:
+        atoms = io.read_structure(args.structure, atom_style=args.atom_style, species=args.species)
+        identity = sample_identity(atoms.info, args.source, args.sample, args.structure, stage=args.stage)
+    except ValueError as exc:
+        raise UserError(f"{args.structure}: {exc}") from None
     lmp = lammps_settings(args)
     timings: dict = {}
     extras: dict = {}
@@ -54,7 +56,7 @@ def _structure_metrics(args) -> int:
     except ValueError as exc:
         raise UserError(f"{args.structure}: {exc}") from None
     record = {
-        "id": sample_identity(atoms.info, args.source, args.sample, args.structure),
+        "id": identity,
         "scalars": scalars,
         "distributions": dists,
         "timings_s": timings,
@@ -73,9 +75,6 @@ def _structure_metrics(args) -> int:
 
 
 def _structure_table(args) -> int:
-    from .. import io
-    from .compare import load_records, structure_table
-
     table = structure_table(load_records(args.inputs))
     io.write_table(args.out, table)
     print(f"{args.out}: {len(table)} samples")
@@ -83,22 +82,17 @@ def _structure_table(args) -> int:
 
 
 def _benchmark_table(args) -> int:
-    from .. import io
-    from ..cli import UserError
-    from .compare import benchmark_table, load_records
-
     try:
         table = benchmark_table(load_records(args.inputs), _load_settings(args), json.loads(args.references_json))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     io.write_table(args.out, table)
-    print(f"{args.out}: {len(table)} sources")
+    print(f"{args.out}: {len(table)} rows, {table['source'].nunique() if len(table) else 0} sources")
     return 0
 
 
 def _plot_structure(args) -> int:
-    from .compare import load_records
-    from .plots import PLOTS
+    from .plots import PLOTS  # matplotlib: only the plotting commands import it
 
     kwargs = {"title": args.title} if args.title else {}
     PLOTS[args.kind](load_records(args.inputs), args.out, **kwargs)
@@ -107,9 +101,7 @@ def _plot_structure(args) -> int:
 
 
 def _plot_parity(args) -> int:
-    import pandas as pd
-
-    from .plots import plot_parity
+    from .plots import plot_parity  # matplotlib: only the plotting commands import it
 
     tables = [pd.read_csv(f) for f in args.tables if Path(f).stat().st_size > 0]
     frame = plot_parity(tables, args.out)
@@ -119,17 +111,23 @@ def _plot_parity(args) -> int:
 
 def register(subparsers) -> None:
     """Add this stage's subcommands to the ``amorphous-ml`` parser."""
-    from ..simulate.cli import add_lammps_args
-
     p = subparsers.add_parser(
         "structure-metrics", help="every structure metric of one structure -> JSON",
         description="Partial RDFs, bond angles, coordination defects, rings, Voronoi, density, QUESTS "
                     "entropy and (with --potential) the minimised energy per atom of one structure.")
-    p.add_argument("--structure", required=True, help="extxyz file holding one structure")
+    p.add_argument("--structure", required=True,
+                   help="one structure: extxyz, or a LAMMPS data file (.data/.lmp/.dat, types mapped by mass)")
     p.add_argument("--out", required=True, help="output JSON (scalars, distributions, timings)")
     p.add_argument("--descriptors", default=None, help="output .npy of QUESTS descriptors (for overlaps)")
     p.add_argument("--source", default=None, help="'simulated' or a model name (default: from the file)")
     p.add_argument("--sample", default=None, help="sample id {composition}_{rate}Kps_s{seed}")
+    p.add_argument("--stage", default=None, choices=["md", "refined", "raw", "as_given"],
+                   help="md (simulated), refined (generated + refinement MD), raw (generated, minimised only); "
+                        "default: from the structure's info")
+    p.add_argument("--atom-style", default=None,
+                   help="LAMMPS data files (.data/.lmp/.dat): atom style (default: from the Atoms section comment)")
+    p.add_argument("--species", nargs="+", default=None,
+                   help="LAMMPS data files: element of each atom type in order (default: from the Masses section)")
     p.add_argument("--potential", default=None, help="potential name for the minimised energy (e.g. sio2_bjp)")
     p.add_argument("--potential-dir", default=None, help="directory of the potential files (default: potentials/)")
     p.add_argument("--log", default=None, help="LAMMPS log of the minimisation")
@@ -144,9 +142,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=_structure_table)
 
     p = subparsers.add_parser(
-        "benchmark-table", help="per-sample metric JSONs -> benchmark.csv (distances + noise floor)",
-        description="One row per source: each metric's distance to the simulated glasses of the same "
-                    "composition and cooling rate, and the noise floor (two halves of that reference).")
+        "benchmark-table", help="per-sample metric JSONs -> benchmark.csv (permutation tests, trend checks)",
+        description="One row per source, stage (raw/refined), composition, target cooling rate and metric: "
+                    "the distance to the simulated glasses of the same composition and rate with a permutation "
+                    "test at matched sample sizes (noise median, 95th percentile, p-value, verdict); target "
+                    "rates without simulated glasses get a trend check of density and energy in log10(rate).")
     p.add_argument("inputs", nargs="+", help="JSONs from `amorphous-ml structure-metrics`")
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--references-json", default="{}",

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .. import io  # noqa: E402
+from .compare import mean_fractions  # noqa: E402
 
 __all__ = ["group_label", "plot_rdfs", "plot_angles", "plot_rings", "plot_voronoi", "plot_parity", "PLOTS"]
 
@@ -101,20 +102,8 @@ def _bar_groups(ax, groups: dict[str, dict[str, float]], order: list[str]) -> No
     ax.set_xticks(x, order, rotation=45 if len(order) > 8 else 0, fontsize=7 if len(order) > 8 else 9)
 
 
-def _fractions(members, getter) -> dict[str, float]:
-    acc, n = defaultdict(float), 0
-    for m in members:
-        hist = getter(m) or {}
-        total = float(sum(hist.values()))
-        if total > 0:
-            n += 1
-            for k, v in hist.items():
-                acc[str(k)] += v / total
-    return {k: v / n for k, v in acc.items()} if n else {}
-
-
 def plot_rings(records, out, title: str = "Ring-size distribution") -> None:
-    groups = {label: _fractions(m, lambda r: r["distributions"].get("rings"))
+    groups = {label: mean_fractions(m, lambda r: r["distributions"].get("rings"))
               for label, m in _groups(records).items()}
     groups = {k: v for k, v in groups.items() if v}
     if not groups:
@@ -135,7 +124,7 @@ def plot_voronoi(records, out, title: str = "Voronoi indices <n3,n4,n5,n6>", top
         return _empty(out, title, "no Voronoi analysis for these samples")
     fig, axes = _panels(len(elements), title)
     for ax, el in zip(axes, elements):
-        groups = {label: _fractions(m, lambda r, el=el: r["distributions"].get("voronoi", {}).get(el))
+        groups = {label: mean_fractions(m, lambda r, el=el: r["distributions"].get("voronoi", {}).get(el))
                   for label, m in _groups(records).items()}
         totals = defaultdict(float)
         for g in groups.values():
@@ -162,6 +151,9 @@ def parity_frame(tables: list[pd.DataFrame], properties=DEFAULT_PARITY) -> pd.Da
     for table in tables:
         if table is None or table.empty:
             continue
+        if "stage" in table.columns:  # raw (minimised-only) structures are their own series
+            table = table.assign(source=[src if st in ("md", "refined") or pd.isna(st) else f"{src} ({st})"
+                                         for src, st in zip(table["source"], table["stage"])])
         for prop in [p for p in properties if p in table.columns]:
             grouped = table.groupby(["composition", "cooling_rate", "source"])[prop].agg(["mean", "std", "count"])
             for (comp, rate, source), row in grouped.iterrows():

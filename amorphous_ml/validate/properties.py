@@ -7,10 +7,11 @@ import json
 import pandas as pd
 
 from .. import io
+from ..config import schema_defaults
+from ..mechanics import fracture_metrics
 from ..samples import target_columns
-from .mechanics import fracture_metrics, plot_stress_strain
 
-__all__ = ["read_curve", "fracture_table", "elastic_table", "register"]
+__all__ = ["read_curve", "fracture_table", "elastic_table", "plot_stress_strain", "register"]
 
 ID_COLUMNS = ["source", "model", "composition", "cooling_rate", "n_atoms", "seed"]
 
@@ -50,20 +51,52 @@ def _with_targets(table: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(columns=ID_COLUMNS + targets + rest)
 
 
-def fracture_table(curve_files, out_csv, out_png=None, title: str = "") -> pd.DataFrame:
+def plot_stress_strain(curves: dict[str, pd.DataFrame], groups: dict[str, str], path, title: str = "") -> None:
+    """Overlay stress-strain curves, coloured by group (e.g. source and cooling rate)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = sorted(set(groups.values()))
+    cmap = plt.get_cmap("tab10")
+    colour = {g: cmap(i % 10) for i, g in enumerate(labels)}
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    seen = set()
+    for name, curve in curves.items():
+        g = groups[name]
+        ax.plot(curve["strain"], curve["szz_GPa"], color=colour[g], lw=1, alpha=0.8,
+                label=None if g in seen else g)
+        seen.add(g)
+    ax.set_xlabel("engineering strain along z")
+    ax.set_ylabel("true stress $\\sigma_{zz}$ (GPa)")
+    ax.set_title(title)
+    ax.axhline(0, color="0.7", lw=0.5)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def fracture_table(curve_files, out_csv, out_png=None, title: str = "", smoothing_strain: float | None = None) -> pd.DataFrame:
+    """One row per curve: E, UTS and strain at UTS (Savitzky-Golay-smoothed over ``smoothing_strain``),
+    fracture strain, and the raw maximum ``UTS_raw_GPa``."""
+    if smoothing_strain is None:
+        smoothing_strain = schema_defaults("system", "analysis")["uts_smoothing_strain"]
     rows, curves, groups = [], {}, {}
     for f in curve_files:
         meta, curve = read_curve(f)
         s = meta.get("structure", {})
-        settings = meta.get("fracture", {})
-        m = fracture_metrics(curve, settings.get("modulus_max_strain", 0.03), settings.get("fracture_drop", 0.1))
+        settings = {**schema_defaults("fracture"), **meta.get("fracture", {})}  # the test's settings, in its header
+        m = fracture_metrics(curve, settings["modulus_max_strain"], settings["fracture_drop"], smoothing_strain)
         rows.append({**_id_row(s, meta.get("n_atoms")), **m, "code_version": s.get("code_version"),
                      "file": str(f)})
         curves[str(f)] = curve
         groups[str(f)] = _group_label(s)
     targets = sorted({c for r in rows for c in r if c.startswith("target_")})
     table = pd.DataFrame(rows, columns=ID_COLUMNS + targets + ["E_GPa", "UTS_GPa", "strain_at_UTS",
-                                                                "fracture_strain", "code_version", "file"])
+                                                                "fracture_strain", "UTS_raw_GPa",
+                                                                "uts_smoothing_strain", "code_version", "file"])
     table = table.sort_values(["source", "model", "composition", "cooling_rate", "seed"], ignore_index=True)
     io.write_table(out_csv, table)
     if out_png:
@@ -89,7 +122,7 @@ def elastic_table(json_files, out_csv) -> pd.DataFrame:
 
 
 def _fracture_cmd(args) -> int:
-    t = fracture_table(args.curves, args.out, args.plot, title=args.title)
+    t = fracture_table(args.curves, args.out, args.plot, title=args.title, smoothing_strain=args.smoothing_strain)
     print(f"{args.out}: {len(t)} samples")
     return 0
 
@@ -107,6 +140,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--plot", default=None, help="output PNG with all curves")
     p.add_argument("--title", default="")
+    p.add_argument("--smoothing-strain", type=float, default=0.02,
+                   help="Savitzky-Golay window (in strain) for UTS and fracture strain; 0: raw curve (default 0.02)")
     p.set_defaults(func=_fracture_cmd)
 
     p = subparsers.add_parser("elastic-table", help="one row per sample: C_ij, K, G, E, nu",

@@ -29,13 +29,19 @@ import pandas as pd
 from .. import io
 from ..provenance import code_version
 from ..samples import parse_sample
-from .compare import _noise_floor, load_records, set_distances
+from .compare import load_records, set_distances, split_halves
 
 __all__ = ["steps_vs_quality", "plot_steps_vs_quality", "COLUMNS"]
 
 COLUMNS = ["method", "kind", "steps", "n_samples", "reference", "n_reference", "rdf_rmsd", "rdf_rmsd_noise",
            "adf_rmsd", "adf_rmsd_noise", "energy_per_atom_min", "d_energy_per_atom_min",
            "d_energy_per_atom_min_noise", "seconds_per_1000", "code_version"]
+
+
+def _noise_floor(reference) -> dict[str, float]:
+    """Distances between two disjoint halves of the reference set (empty with fewer than two records)."""
+    a, b = split_halves(reference)
+    return set_distances(a, b) if a and b else {}
 
 
 def _steps_of(sample: str) -> int | None:
@@ -56,7 +62,8 @@ def steps_vs_quality(records, generated: dict[str, dict], models: dict[str, dict
     groups: dict[tuple[str, int], list] = defaultdict(list)
     by_source: dict[str, list] = defaultdict(list)
     for r in records:
-        by_source[r["id"]["source"]].append(r)
+        if r["id"].get("stage") != "raw":  # refined generated structures and reference frames only
+            by_source[r["id"]["source"]].append(r)
     for name in models:
         for r in by_source.get(name, []):
             steps = _steps_of(r["id"]["sample"])
@@ -69,7 +76,7 @@ def steps_vs_quality(records, generated: dict[str, dict], models: dict[str, dict
         if not ref:
             raise ValueError(f"steps_vs_quality: model {name!r} needs its reference set {ref_name!r}; none given")
         dist = set_distances(members, ref)
-        noise = _noise_floor(ref, None)
+        noise = _noise_floor(ref)
         energies = [m["scalars"].get("energy_per_atom_min") for m in members]
         energies = [e for e in energies if isinstance(e, (int, float))]
         times = [generated.get(f"{name}/{m['id']['sample']}", {}).get("sampler_seconds_per_structure") for m in members]

@@ -4,7 +4,7 @@ Every metric accepts triclinic periodic cells with any number of species, and ra
 with a clear message on an empty structure or one that is not periodic in all three directions.
 Neighbour lists come from vesin; RDFs, bond angles, rings and Voronoi from OVITO; entropy from QUESTS.
 
-Settings (``DEFAULT_SETTINGS``, overridden by ``systems.<name>.analysis`` in the config):
+Settings (``DEFAULT_SETTINGS``: the schema's defaults, overridden by ``systems.<name>.analysis`` in the config):
 
 * ``rdf_cutoff``/``rdf_bins``: partial RDFs (OVITO ``CoordinationAnalysisModifier(partial=True)``).
 * ``rmsd_rdf_cutoff``/``rmsd_rdf_bins``/``rmsd_adf_cutoff``: the total RDF (5 A, 100 bins) and the
@@ -14,10 +14,18 @@ Settings (``DEFAULT_SETTINGS``, overridden by ``systems.<name>.analysis`` in the
   count differs from the ideal one) per centre-neighbour pair.
 * ``ring_max_length``: longest ring searched, in atoms (0 disables rings). For a network whose bonds all
   join different species (Si-O) ring sizes are reported in network formers (atoms / 2).
-* ``voronoi_radii``: ``{"Cu": 1.28, "Zr": 1.60}`` (empty disables Voronoi analysis).
-* ``quests_bandwidth`` (0.05: separates a glass from a random box; QUESTS' default 0.015 is too strict
-  for glass-vs-glass overlap), ``quests_k``, ``quests_cutoff``, ``quests_max_environments`` (random
+* ``voronoi_radii``: ``{"Cu": 1.35, "Zr": 1.55}`` (DM2's radii; empty disables Voronoi analysis) and
+  ``voronoi_face_threshold`` (0.01: faces under 1 % of the polyhedron's surface are left out of the
+  index, DM2's relative face-area threshold; OVITO ``relative_face_threshold``).
+* ``quests_bandwidth`` (0.015 1/A, DM2's and QUESTS' value) for the entropy; ``quests_overlap_bandwidths``
+  ([0.015, 0.05]) for the benchmark's overlaps (0.05 also separates a glass from a random box and is
+  less strict between glasses), ``quests_k``, ``quests_cutoff``, ``quests_max_environments`` (random
   subset of environments, seeded, so entropy stays cheap at 100k atoms), ``seed``.
+* ``permutations`` (most splits of the benchmark's permutation test; every split when there are fewer),
+  ``alpha`` (0.05: "inside the noise" when p > alpha), ``trend_metrics`` (scalars checked against the
+  simulated trend in log10(rate) at target rates without simulated glasses): see ``compare.py``.
+* ``uts_smoothing_strain`` (0.02): Savitzky-Golay window, in strain, of the stress-strain curve before the
+  UTS is read off (``fracture.csv``; ``mechanics.smooth_stress``).
 * ``minimize``: with a potential, report the energy per atom after a LAMMPS minimisation.
 """
 
@@ -25,9 +33,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
+
+from .. import units
+from ..config import schema_defaults
+from ..simulate.lammps import INPUT_DIR, run_lammps
+from ..simulate.systems import get_potential, write_lammps_data
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -54,24 +68,8 @@ __all__ = [
     "analyze",
 ]
 
-DEFAULT_SETTINGS: dict = {
-    "rdf_cutoff": 6.0,
-    "rdf_bins": 120,
-    "rmsd_rdf_cutoff": 5.0,
-    "rmsd_rdf_bins": 100,
-    "rmsd_adf_cutoff": 3.0,
-    "adf_bins": 180,
-    "bond_cutoffs": {},
-    "coordination": {},
-    "ring_max_length": 0,
-    "voronoi_radii": {},
-    "quests_bandwidth": 0.05,
-    "quests_k": 32,
-    "quests_cutoff": 5.0,
-    "quests_max_environments": 5000,
-    "seed": 0,
-    "minimize": True,
-}
+#: the schema's ``systems.<name>.analysis`` defaults (workflow/schemas/config.schema.yaml), the one definition
+DEFAULT_SETTINGS: dict = schema_defaults("system", "analysis")
 
 
 def analysis_settings(overrides: dict | None = None) -> dict:
@@ -153,7 +151,7 @@ def min_pair_distance(atoms) -> float:
 def density_gcc(atoms) -> float:
     """Mass density in g/cm^3."""
     check_structure(atoms)
-    return float(atoms.get_masses().sum() / abs(atoms.cell.volume) * 1.66053906660)
+    return units.density_gcc(atoms)
 
 
 # ---------------------------------------------------------------- OVITO: RDFs, bond angles, Voronoi
@@ -177,12 +175,13 @@ def partial_rdfs(atoms, cutoff: float = 6.0, bins: int = 120) -> tuple[np.ndarra
     pipe = _ovito_pipeline(atoms)
     single = len(set(atoms.get_chemical_symbols())) == 1
     pipe.modifiers.append(CoordinationAnalysisModifier(cutoff=cutoff, number_of_bins=bins, partial=not single))
-    table = pipe.compute().tables["coordination-rdf"].xy()
+    rdf = pipe.compute().tables["coordination-rdf"]
+    table = rdf.xy()
     r = table[:, 0].copy()
     if single:
         el = atoms.get_chemical_symbols()[0]
         return r, {f"{el}-{el}": table[:, 1].copy()}
-    names = pipe.compute().tables["coordination-rdf"].y.component_names
+    names = rdf.y.component_names
     return r, {"-".join(sorted(_pair(n))): table[:, k + 1].copy() for k, n in enumerate(names)}
 
 
@@ -331,11 +330,12 @@ def ring_size_distribution(atoms, bond_cutoffs: dict, max_length: int = 24) -> d
     return out
 
 
-def voronoi_analysis(atoms, radii: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+def voronoi_analysis(atoms, radii: dict | None = None, face_threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Voronoi indices ``<n3,n4,n5,n6>`` (N, 4) and atomic volumes (A^3), radical tessellation with radii.
 
     ``radii`` (A) per element weight the tessellation (OVITO ``use_radii``); without it the plain
-    Voronoi construction is used.
+    Voronoi construction is used. Faces smaller than ``face_threshold`` x the polyhedron's surface are
+    left out of the index (OVITO ``relative_face_threshold``; DM2 used 0.01).
     """
     from ovito.modifiers import VoronoiAnalysisModifier
 
@@ -350,7 +350,8 @@ def voronoi_analysis(atoms, radii: dict | None = None) -> tuple[np.ndarray, np.n
                 t.radius = float(radii[t.name])
 
         pipe.modifiers.append(set_radii)
-    pipe.modifiers.append(VoronoiAnalysisModifier(compute_indices=True, use_radii=bool(radii)))
+    pipe.modifiers.append(VoronoiAnalysisModifier(compute_indices=True, use_radii=bool(radii),
+                                                 relative_face_threshold=float(face_threshold)))
     data = pipe.compute()
     index = np.asarray(data.particles["Voronoi Index"])
     padded = np.zeros((len(atoms), 7), dtype=int)
@@ -424,9 +425,6 @@ def distribution_rmsd(f_gen, f_ref) -> float:
 def minimized_energy_per_atom(atoms, potential: str, log_path=None, *, accelerator=None, binary=None,
                               mpi_launch=None, potential_dir=None) -> float:
     """Potential energy per atom (eV) after a conjugate-gradient minimisation (``lammps_inputs/minimize.in``)."""
-    from ..simulate.lammps import INPUT_DIR, run_lammps
-    from ..simulate.systems import get_potential, write_lammps_data
-
     check_structure(atoms)
     pot = get_potential(potential)
     with tempfile.TemporaryDirectory(prefix="amorphous-ml-min-") as tmp:
@@ -453,8 +451,6 @@ def analyze(atoms, settings: dict | None = None, *, potential: str | None = None
     minimisation is included. ``timings`` (a dict) is filled with seconds per metric; ``extras`` (a dict)
     receives the QUESTS descriptor array under ``"quests_descriptors"`` (for overlaps between sets).
     """
-    import time
-
     s = analysis_settings(settings)
     check_structure(atoms)
     timings = timings if timings is not None else {}
@@ -491,7 +487,8 @@ def analyze(atoms, settings: dict | None = None, *, potential: str | None = None
         scalars["ring_mean_size"] = float(sum(k * v for k, v in rings.items()) / total) if total else float("nan")
         scalars["rings_per_atom"] = float(total / len(atoms))
     if s["voronoi_radii"]:
-        index, volume = timed("voronoi", lambda: voronoi_analysis(atoms, s["voronoi_radii"]))
+        index, volume = timed("voronoi", lambda: voronoi_analysis(atoms, s["voronoi_radii"],
+                                                                       s["voronoi_face_threshold"]))
         symbols = np.asarray(atoms.get_chemical_symbols())
         labels = np.array(["<" + ",".join(map(str, row)) + ">" for row in index])
         ico = labels == "<0,0,12,0>"

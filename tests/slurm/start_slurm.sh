@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install (if missing) and start a real single-node Slurm on localhost: munge + slurmctld + slurmd.
 #
-# Idempotent: re-running it on a machine where Slurm already answers does nothing but check it.
+# Idempotent: re-running it where this script's Slurm already answers does nothing but check it.
 # Needs root (it installs Debian packages and starts daemons; no systemd is assumed).
 #
 #   bash tests/slurm/start_slurm.sh          # install, configure, start, wait until the node is idle
@@ -13,19 +13,28 @@
 # (no device file) so that `--gpus=1` jobs are accepted and scheduled.  Two partitions share the node:
 # `cpu` (default) and `gpu`, the names used in profiles/slurm/config.yaml.
 #
+# No system file is written: slurm.conf, gres.conf, state, spool, pid and log files all live in a private
+# directory, AMORPHOUS_ML_SLURM_DIR (default /tmp/amorphous-ml-slurm), and the daemons are started with
+# `-f $AMORPHOUS_ML_SLURM_DIR/slurm.conf`. Clients (sbatch, squeue, scontrol, Snakemake's executor) find
+# it through SLURM_CONF=$AMORPHOUS_ML_SLURM_DIR/slurm.conf, which tests/slurm_cluster.py sets. Munge keeps
+# the key its Debian package installed (one is generated only if the package left none).
+#
 # Exit status 0: Slurm runs and the node is idle; 2: the packages cannot be installed (not root / no
-# apt-get / no registry); 1: anything else failed (the daemon logs under /var/log/slurm are printed).
+# apt-get / no registry); 1: anything else failed (the daemon logs in the private directory are printed).
 set -euo pipefail
 
-LOG_DIR=/var/log/slurm
-CONF=/etc/slurm/slurm.conf
+SLURM_DIR=${AMORPHOUS_ML_SLURM_DIR:-/tmp/amorphous-ml-slurm}
+LOG_DIR=$SLURM_DIR/log
+CONF=$SLURM_DIR/slurm.conf
+RUN_DIR=$SLURM_DIR/run
+export SLURM_CONF=$CONF  # for scontrol and sinfo below
 NODE_CPUS=${SLURM_NODE_CPUS:-16}
 NODE_MEM_MB=${SLURM_NODE_MEM_MB:-65536}
 
 say() { echo "start_slurm: $*" >&2; }
 
 stop_daemons() {
-    for pidfile in /run/slurmd.pid /run/slurmctld.pid /run/munge/munged.pid; do
+    for pidfile in "$RUN_DIR/slurmd.pid" "$RUN_DIR/slurmctld.pid"; do
         if [[ -s $pidfile ]]; then
             pid=$(cat "$pidfile")
             kill "$pid" 2>/dev/null || true
@@ -33,6 +42,11 @@ stop_daemons() {
             rm -f "$pidfile"
         fi
     done
+    if [[ -e $RUN_DIR/munged.started ]]; then  # only a munged this script started
+        pid=$(cat /run/munge/munged.pid 2>/dev/null || true)
+        [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
+        rm -f "$RUN_DIR/munged.started"
+    fi
 }
 
 if [[ ${1:-} == "--stop" ]]; then
@@ -74,13 +88,14 @@ chmod 755 /run/munge
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     say "starting munged"
     runuser -u munge -- /usr/sbin/munged --force
+    mkdir -p "$RUN_DIR" && : >"$RUN_DIR/munged.started"
     for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
     munge -n | unmunge >/dev/null
 fi
 
 # ---- 3. slurm.conf -----------------------------------------------------------------------------------
 HOST=$(hostname -s)
-mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd "$LOG_DIR"
+mkdir -p "$SLURM_DIR/state" "$SLURM_DIR/spool" "$LOG_DIR" "$RUN_DIR"
 conf_text=$(cat <<EOF
 # Written by tests/slurm/start_slurm.sh: a single-node Slurm on localhost for integration tests.
 ClusterName=amorphous-ml-ci
@@ -102,10 +117,10 @@ SchedulerParameters=sched_interval=1
 GresTypes=gpu
 ReturnToService=2
 SlurmdParameters=config_overrides
-StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
-SlurmctldPidFile=/run/slurmctld.pid
-SlurmdPidFile=/run/slurmd.pid
+StateSaveLocation=${SLURM_DIR}/state
+SlurmdSpoolDir=${SLURM_DIR}/spool
+SlurmctldPidFile=${RUN_DIR}/slurmctld.pid
+SlurmdPidFile=${RUN_DIR}/slurmd.pid
 SlurmctldLogFile=${LOG_DIR}/slurmctld.log
 SlurmdLogFile=${LOG_DIR}/slurmd.log
 SlurmctldDebug=info
@@ -120,7 +135,7 @@ PartitionName=gpu Nodes=${HOST} Default=NO MaxTime=INFINITE State=UP OverSubscri
 EOF
 )
 # Slurm drops GPUs without a device file; a plain file stands in (task/none: nothing is constrained by it)
-FAKE_GPU=/var/spool/slurmd/fake-gpu0
+FAKE_GPU=$SLURM_DIR/spool/fake-gpu0
 [[ -e $FAKE_GPU ]] || : >"$FAKE_GPU"
 gres_text="NodeName=${HOST} Name=gpu File=${FAKE_GPU}"
 changed=0
@@ -128,17 +143,18 @@ if [[ ! -f $CONF ]] || [[ $(cat "$CONF") != "$conf_text" ]]; then
     printf '%s\n' "$conf_text" >"$CONF"
     changed=1
 fi
-if [[ ! -f /etc/slurm/gres.conf ]] || [[ $(cat /etc/slurm/gres.conf) != "$gres_text" ]]; then
-    printf '%s\n' "$gres_text" >/etc/slurm/gres.conf
+GRES=$SLURM_DIR/gres.conf  # Slurm reads gres.conf from the directory of slurm.conf
+if [[ ! -f $GRES ]] || [[ $(cat "$GRES") != "$gres_text" ]]; then
+    printf '%s\n' "$gres_text" >"$GRES"
     changed=1
 fi
-chmod 644 "$CONF" /etc/slurm/gres.conf
+chmod 644 "$CONF" "$GRES"
 
 running() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-if [[ $changed -eq 1 ]] && { running /run/slurmctld.pid || running /run/slurmd.pid; }; then
+if [[ $changed -eq 1 ]] && { running "$RUN_DIR/slurmctld.pid" || running "$RUN_DIR/slurmd.pid"; }; then
     say "slurm.conf changed: restarting the daemons"
-    for pidfile in /run/slurmd.pid /run/slurmctld.pid; do
+    for pidfile in "$RUN_DIR/slurmd.pid" "$RUN_DIR/slurmctld.pid"; do
         if running "$pidfile"; then
             pid=$(cat "$pidfile"); kill "$pid"
             for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -147,14 +163,14 @@ if [[ $changed -eq 1 ]] && { running /run/slurmctld.pid || running /run/slurmd.p
 fi
 
 # ---- 4. daemons --------------------------------------------------------------------------------------
-if ! running /run/slurmctld.pid; then
-    say "starting slurmctld"
-    /usr/sbin/slurmctld -i  # -i: ignore state files left by an earlier run with another config
+if ! running "$RUN_DIR/slurmctld.pid"; then
+    say "starting slurmctld (config $CONF)"
+    /usr/sbin/slurmctld -f "$CONF" -i  # -i: ignore state files left by an earlier run with another config
 fi
 for _ in $(seq 100); do scontrol ping 2>/dev/null | grep -q UP && break; sleep 0.1; done
-if ! running /run/slurmd.pid; then
+if ! running "$RUN_DIR/slurmd.pid"; then
     say "starting slurmd"
-    /usr/sbin/slurmd
+    /usr/sbin/slurmd -f "$CONF"
 fi
 
 # ---- 5. wait until the node takes jobs ------------------------------------------------------------------

@@ -9,9 +9,11 @@ from amorphous_ml.simulate.params import (
     as_json,
     elastic_params,
     fracture_params,
+    lammps_input_files,
     melt_quench_params,
 )
 from amorphous_ml.simulate.params import melt_quench_priority as quench_priority
+from amorphous_ml.simulate import params as md_cost
 
 try:
     validate_config(config, source="config")
@@ -133,3 +135,51 @@ MODEL_CHAIN_PRIORITY = 30
 
 def melt_quench_priority(wildcards):
     return quench_priority(system_config(wildcards.system), float(wildcards.rate))
+
+
+def lammps_inputs(input_name):
+    """Input function: the LAMMPS template and potential files a rule's job reads (editing them reruns it)."""
+    return lambda w: lammps_input_files(system_config(w.system), input_name)
+
+
+def potential_dir_arg(system):
+    d = system_config(system).get("potential_dir")
+    return f"--potential-dir {shlex.quote(d)}" if d else ""
+
+
+# Slurm runtime (minutes) and mem_mb of the LAMMPS jobs from the MD cost model (atoms x steps) that also
+# sets the melt-quench priorities: config `job_resources` (throughput per potential and core, safety
+# factor, min/max runtime, per-rule override). Evaluated per job with the job's threads (a profile's
+# set-threads counts), so a profile must not set runtime/mem_mb for these rules.
+def lammps_cost_resources(rule, cost):
+    """``runtime`` and ``mem_mb`` callables; ``cost(system, wildcards)`` -> (atom_steps, n_atoms)."""
+
+    def resource(key):
+        def evaluate(wildcards, threads):
+            s = system_config(wildcards.system)
+            steps, n_atoms = cost(s, wildcards)
+            return md_cost.job_resources(config, rule, steps, n_atoms, threads, s["potential"])[key]
+
+        return evaluate
+
+    return dict(runtime=resource("runtime"), mem_mb=resource("mem_mb"))
+
+
+def melt_quench_cost(s, w):
+    return md_cost.melt_quench_atom_steps(s, float(w.rate)), s["n_atoms"]
+
+
+def sample_cost(steps_fn):
+    def cost(s, w):
+        n = md_cost.sample_atoms(s, w.source)
+        return steps_fn(s, n), n
+
+    return cost
+
+
+def refine_cost(s, w):
+    return md_cost.refine_atom_steps(s, w.model), md_cost.sample_atoms(s, w.model)
+
+
+def melt_quench_retries():
+    return md_cost.melt_quench_retries(config)

@@ -31,7 +31,8 @@ rule generate_model:
 
 rule refine_generated:
     input:
-        "results/{system}/generated/{model}/{sample}.extxyz",
+        structure="results/{system}/generated/{model}/{sample}.extxyz",
+        lammps=lammps_inputs("refine.in"),
     output:
         extxyz="results/{system}/refined/{model}/{sample}.extxyz",
         data="results/{system}/refined/{model}/{sample}.data",
@@ -42,12 +43,38 @@ rule refine_generated:
     params:
         refine=lambda w: as_json({"refine": system_config(w.system)["models"][w.model].get("refine", {})}),
         potential=lambda w: system_config(w.system)["potential"],
+        potdir=lambda w: potential_dir_arg(w.system),
     threads: config["lammps"]["threads"]
     priority: MODEL_CHAIN_PRIORITY
     resources:
         **lammps_resources(),
+        **lammps_cost_resources("refine_generated", refine_cost),
+    shell:
+        f"{AML} refine --input {{input.structure}} --potential {{params.potential}} {{params.potdir}} "
+        "--params-json {params.refine:q} "
+        "--out-extxyz {output.extxyz} --out-data {output.data} --log {log} " + LAMMPS_ARGS
+
+
+rule minimize_generated:
+    """A generated structure minimised only (overlaps pushed apart, CG at fixed cell, no MD): scored as 'raw'."""
+    input:
+        "results/{system}/generated/{model}/{sample}.extxyz",
+    output:
+        extxyz="results/{system}/minimized/{model}/{sample}.extxyz",
+        data="results/{system}/minimized/{model}/{sample}.data",
+    log:
+        "logs/{system}/minimize/{model}/{sample}.lammps.log",
+    benchmark:
+        "results/{system}/benchmarks/minimize/{model}/{sample}.tsv"
+    params:
+        refine=lambda w: as_json({"refine": {**system_config(w.system)["models"][w.model].get("refine", {}),
+                                             "nvt_ps": 0, "npt_ps": 0}}),
+        potential=lambda w: system_config(w.system)["potential"],
+    threads: config["lammps"]["threads"]
+    resources:
+        **lammps_resources(),
         mem_mb=2000,
-        runtime=240,
+        runtime=30,
     shell:
         f"{AML} refine --input {{input}} --potential {{params.potential}} --params-json {{params.refine:q}} "
         "--out-extxyz {output.extxyz} --out-data {output.data} --log {log} " + LAMMPS_ARGS

@@ -5,6 +5,7 @@
 rule elastic:
     input:
         structure=lambda w: structure_file(w.system, w.source, w.sample),
+        lammps=lammps_inputs("elastic.in"),
     output:
         "results/{system}/elastic/{source}/{sample}.json",
     log:
@@ -16,8 +17,7 @@ rule elastic:
     threads: config["lammps"]["threads"]
     resources:
         **lammps_resources(),
-        mem_mb=2000,
-        runtime=60,
+        **lammps_cost_resources("elastic", sample_cost(md_cost.elastic_atom_steps)),
     shell:
         f"{AML} elastic --system-json {{params.system:q}} --structure {{input.structure}} "
         "--out {output} --log {log} " + LAMMPS_ARGS
@@ -26,6 +26,7 @@ rule elastic:
 rule fracture:
     input:
         structure=lambda w: structure_file(w.system, w.source, w.sample),
+        lammps=lammps_inputs("fracture.in"),
     output:
         "results/{system}/fracture/{source}/{sample}.csv",
     log:
@@ -37,8 +38,7 @@ rule fracture:
     threads: config["lammps"]["threads"]
     resources:
         **lammps_resources(),
-        mem_mb=2000,
-        runtime=240,
+        **lammps_cost_resources("fracture", sample_cost(md_cost.fracture_atom_steps)),
     shell:
         f"{AML} fracture --system-json {{params.system:q}} --structure {{input.structure}} "
         "--out {output} --log {log} " + LAMMPS_ARGS
@@ -52,9 +52,11 @@ rule fracture_table:
         png=report("results/{system}/fracture.png", caption="../report/fracture_plot.rst", category="Mechanics"),
     log:
         "logs/{system}/fracture_table.log",
+    params:
+        smoothing=lambda w: system_config(w.system)["analysis"]["uts_smoothing_strain"],
     shell:
         f"{AML} fracture-table {{input}} --out {{output.csv}} --plot {{output.png}} "
-        "--title {wildcards.system:q} > {log} 2>&1"
+        "--title {wildcards.system:q} --smoothing-strain {params.smoothing} > {log} 2>&1"
 
 
 rule elastic_table:
@@ -140,3 +142,9 @@ rule dataset_table:
         "logs/{system}/dataset_table.log",
     shell:
         f"{AML} dataset-table {{input}} --out {{output}} > {{log}} 2>&1"
+
+
+# Gathering and the table are cheap: they stay on the submitting host under a cluster executor.
+localrules:
+    dataset,
+    dataset_table,

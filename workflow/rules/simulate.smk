@@ -2,6 +2,8 @@
 
 
 rule melt_quench:
+    input:
+        lammps=lammps_inputs("melt_quench.in"),
     output:
         extxyz="results/{system}/glasses/{composition}_{rate}Kps_s{seed}.extxyz",
         data="results/{system}/glasses/{composition}_{rate}Kps_s{seed}.data",
@@ -13,14 +15,20 @@ rule melt_quench:
         system=lambda w: as_json(melt_quench_params(system_config(w.system))),
     threads: config["lammps"]["threads"]
     priority: melt_quench_priority
+    retries: melt_quench_retries()
     resources:
         **lammps_resources(),
-        mem_mb=2000,
-        runtime=240,
+        **lammps_cost_resources("melt_quench", melt_quench_cost),
+        # restart interval (ps): a resource, so changing it reruns nothing
+        lammps_restart_every_ps=str(config["lammps"]["restart_every_ps"]),
     shell:
+        # LAMMPS restart files (resumed after a kill) live in glasses/.restart/<sample>-<params hash>/: not
+        # an output, removed once the glass is written
         f"{AML} melt-quench --system-name {{wildcards.system}} --system-json {{params.system:q}} "
         "--composition {wildcards.composition} --rate {wildcards.rate} --seed {wildcards.seed} "
-        "--out-extxyz {output.extxyz} --out-data {output.data} --log {log} " + LAMMPS_ARGS
+        "--out-extxyz {output.extxyz} --out-data {output.data} --log {log} "
+        "--work-dir results/{wildcards.system}/glasses/.restart "
+        "--restart-every-ps {resources.lammps_restart_every_ps} " + LAMMPS_ARGS
 
 
 # Datasets: training sets simulated with LAMMPS (systems.<sys>.datasets; code: amorphous_ml/simulate/datasets.py).

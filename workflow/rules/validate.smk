@@ -7,14 +7,14 @@ def analysis_json(system):
     return as_json(system_config(system)["analysis"])
 
 
-def potential_dir_arg(system):
-    d = system_config(system).get("potential_dir")
-    return f"--potential-dir {shlex.quote(d)}" if d else ""
-
-
 def structure_metric_files(system, suffix=".json"):
     """Every sample's metrics, and those of the dataset frames models are benchmarked against."""
     return [f"results/{system}/structure/{src}/{s}{suffix}" for src, s in samples(system) + reference_samples(system)]
+
+
+def raw_structure_metric_files(system, suffix=".json"):
+    """Metrics of the generated structures minimised only (no refinement MD): the generator's own score."""
+    return [f"results/{system}/structure_raw/{src}/{s}{suffix}" for src, s in samples(system) if src != "simulated"]
 
 
 def structure_plot_kinds(system):
@@ -46,6 +46,9 @@ def validation_targets(system):
 rule structure_metrics:
     input:
         structure=lambda w: structure_file(w.system, w.source, w.sample),
+        # the minimisation (energy_per_atom_min) reads the template and the potential
+        lammps=lambda w: lammps_input_files(system_config(w.system), "minimize.in")
+        if system_config(w.system)["analysis"]["minimize"] else [],
     output:
         json="results/{system}/structure/{source}/{sample}.json",
         descriptors="results/{system}/structure/{source}/{sample}.quests.npy",
@@ -70,9 +73,37 @@ rule structure_metrics:
         "--log {log.lammps} " + LAMMPS_ARGS + " > {log.stdout} 2>&1"
 
 
+rule structure_metrics_raw:
+    """Structure metrics of a generated structure after minimisation only (stage 'raw')."""
+    input:
+        structure="results/{system}/minimized/{source}/{sample}.extxyz",
+    output:
+        json="results/{system}/structure_raw/{source}/{sample}.json",
+        descriptors="results/{system}/structure_raw/{source}/{sample}.quests.npy",
+    log:
+        stdout="logs/{system}/structure_raw/{source}/{sample}.log",
+        lammps="logs/{system}/structure_raw/{source}/{sample}.lammps.log",
+    benchmark:
+        "results/{system}/benchmarks/structure_raw/{source}/{sample}.tsv"
+    params:
+        analysis=lambda w: analysis_json(w.system),
+        potential=lambda w: system_config(w.system)["potential"],
+        potdir=lambda w: potential_dir_arg(w.system),
+    threads: 1
+    resources:
+        **lammps_resources(),
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        f"{AML} structure-metrics --structure {{input.structure}} --out {{output.json}} "
+        "--descriptors {output.descriptors} --source {wildcards.source} --sample {wildcards.sample} --stage raw "
+        "--potential {params.potential} {params.potdir} --settings-json {params.analysis:q} "
+        "--log {log.lammps} " + LAMMPS_ARGS + " > {log.stdout} 2>&1"
+
+
 rule structure_table:
     input:
-        lambda w: structure_metric_files(w.system),
+        lambda w: structure_metric_files(w.system) + raw_structure_metric_files(w.system),
     output:
         report("results/{system}/structure.csv", caption="../report/structure_table.rst", category="Structure"),
     log:
@@ -89,8 +120,9 @@ rule structure_table:
 
 rule benchmark_table:
     input:
-        json=lambda w: structure_metric_files(w.system),
-        descriptors=lambda w: structure_metric_files(w.system, ".quests.npy"),
+        json=lambda w: structure_metric_files(w.system) + raw_structure_metric_files(w.system),
+        descriptors=lambda w: structure_metric_files(w.system, ".quests.npy")
+        + raw_structure_metric_files(w.system, ".quests.npy"),
     output:
         report("results/{system}/benchmark.csv", caption="../report/benchmark_table.rst", category="Benchmark"),
     log:

@@ -35,28 +35,32 @@ from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import FullyConnectedNet, Gate
 from torch import nn
 
-from ..graphs import Graph, build_graph
+from ...config import schema_defaults
+from ..graphs import Graph
 
 __all__ = ["DM2Config", "DM2Denoiser"]
+
+
+_DM2 = schema_defaults("dm2")  # the schema's defaults (the paper's sizes), the one definition
 
 
 @dataclass
 class DM2Config:
     species: list[str]
-    cutoff: float = 5.0
-    num_basis: int = 16
-    radial_hidden: int = 64
-    species_embed: int = 8
-    hidden_irreps: str = "64x0e+32x1o"
-    lmax: int = 2
-    num_layers: int = 3
-    neighbor_norm: float = 12.0
-    conditional: bool = True
-    cond_num_gaussians: int = 9
-    cond_min: float = -4.0
-    cond_max: float = 4.0
-    cond_width: float = 0.6
-    cond_hidden: int = 64
+    cutoff: float = _DM2["cutoff"]
+    num_basis: int = _DM2["num_basis"]
+    radial_hidden: int = _DM2["radial_hidden"]
+    species_embed: int = _DM2["species_embed"]
+    hidden_irreps: str = _DM2["hidden_irreps"]
+    lmax: int = _DM2["lmax"]
+    num_layers: int = _DM2["num_layers"]
+    neighbor_norm: float = _DM2["neighbor_norm"]
+    conditional: bool = _DM2["conditional"]
+    cond_num_gaussians: int = _DM2["cond_num_gaussians"]
+    cond_min: float = _DM2["cond_min"]
+    cond_max: float = _DM2["cond_max"]
+    cond_width: float = _DM2["cond_width"]
+    cond_hidden: int = _DM2["cond_hidden"]
     # metadata carried with the checkpoint (not architecture): density fit for generation, etc.
     extra: dict = field(default_factory=dict)
 
@@ -193,6 +197,3 @@ class DM2Denoiser(nn.Module):
             if cond is not None:
                 x = torch.cat([x[:, :self.n_scalars] + cond, x[:, self.n_scalars:]], dim=1)
         return self.output(x)
-
-    def denoise_step_input(self, positions, species, cells, batch, counts=None) -> Graph:
-        return build_graph(positions, species, cells, batch, self.cfg.cutoff, counts)

@@ -1,4 +1,9 @@
-"""Mechanical properties from LAMMPS output: stiffness tensor, isotropic moduli, stress-strain metrics."""
+"""Mechanics maths shared by the stages: stiffness tensor from LAMMPS stresses, isotropic moduli,
+stress-strain metrics.
+
+It sits below both ``simulate`` (the elastic protocol turns its stresses into C_ij here) and ``validate``
+(the property tables fit the stress-strain curves here), so neither stage imports the other for it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,9 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["stiffness_from_stresses", "isotropic_moduli", "fracture_metrics", "plot_stress_strain"]
+from .units import BAR_TO_GPA
 
-BAR_TO_GPA = 1.0e-4
+__all__ = ["stiffness_from_stresses", "isotropic_moduli", "smooth_stress", "fracture_metrics"]
 
 
 def stiffness_from_stresses(rows: np.ndarray, strain: float) -> np.ndarray:
@@ -49,20 +54,49 @@ def isotropic_moduli(C: np.ndarray) -> dict:
             "K_voigt_GPa": float(kv), "G_voigt_GPa": float(gv)}
 
 
-def fracture_metrics(curve: pd.DataFrame, modulus_max_strain: float = 0.03, fracture_drop: float = 0.1) -> dict:
+def smooth_stress(strain: np.ndarray, stress: np.ndarray, window_strain: float, polyorder: int = 2) -> np.ndarray:
+    """Savitzky-Golay smoothing (scipy, local polynomial of ``polyorder``) over ``window_strain`` of strain.
+
+    The window holds the odd number of points closest to ``window_strain`` / (median strain step), at
+    least ``polyorder + 2``; a curve shorter than that is returned unchanged. 0 disables smoothing.
+    """
+    from scipy.signal import savgol_filter
+
+    strain, stress = np.asarray(strain, float), np.asarray(stress, float)
+    if window_strain <= 0 or len(strain) < polyorder + 2:
+        return stress.copy()
+    step = float(np.median(np.diff(strain))) if len(strain) > 1 else 0.0
+    if step <= 0:
+        return stress.copy()
+    n = int(round(window_strain / step))
+    n = max(n, polyorder + 2)
+    n += (n + 1) % 2  # odd
+    if n > len(stress):
+        n = len(stress) - (1 - len(stress) % 2)
+    if n <= polyorder:
+        return stress.copy()
+    return savgol_filter(stress, n, polyorder, mode="interp")
+
+
+def fracture_metrics(curve: pd.DataFrame, modulus_max_strain: float, fracture_drop: float,
+                     smoothing_strain: float) -> dict:
     """Young's modulus (linear fit up to ``modulus_max_strain``), UTS, strain at UTS, fracture strain.
 
-    The fracture strain is the first strain after the UTS at which the true stress falls below
-    ``fracture_drop`` x UTS (linearly interpolated); NaN if the sample never breaks within the run.
+    UTS, its strain and the fracture strain come from the curve smoothed by :func:`smooth_stress` over
+    ``smoothing_strain`` (the raw maximum of a noisy small-cell curve is biased upward by the thermal
+    stress noise); the raw maximum is kept as ``UTS_raw_GPa``. The fracture strain is the first strain
+    after the UTS at which the smoothed stress falls below ``fracture_drop`` x UTS (linearly
+    interpolated); NaN if the sample never breaks within the run.
     """
     strain = curve["strain"].to_numpy(float)
-    stress = curve["szz_GPa"].to_numpy(float)
+    raw = curve["szz_GPa"].to_numpy(float)
     if len(strain) < 3:
         raise ValueError("stress-strain curve has fewer than 3 points")
     lin = strain <= modulus_max_strain
     if lin.sum() < 3:
         lin = np.arange(len(strain)) < 3
-    slope = np.polyfit(strain[lin], stress[lin], 1)[0]
+    slope = np.polyfit(strain[lin], raw[lin], 1)[0]
+    stress = smooth_stress(strain, raw, smoothing_strain)
     i_uts = int(np.argmax(stress))
     uts = float(stress[i_uts])
     frac = math.nan
@@ -72,31 +106,6 @@ def fracture_metrics(curve: pd.DataFrame, modulus_max_strain: float = 0.03, frac
         s0, s1, e0, e1 = stress[k - 1], stress[k], strain[k - 1], strain[k]
         target = fracture_drop * uts
         frac = float(e0 + (target - s0) * (e1 - e0) / (s1 - s0)) if s1 != s0 else float(e1)
-    return {"E_GPa": float(slope), "UTS_GPa": uts, "strain_at_UTS": float(strain[i_uts]), "fracture_strain": frac}
+    return {"E_GPa": float(slope), "UTS_GPa": uts, "strain_at_UTS": float(strain[i_uts]), "fracture_strain": frac,
+            "UTS_raw_GPa": float(raw.max()), "uts_smoothing_strain": float(smoothing_strain)}
 
-
-def plot_stress_strain(curves: dict[str, pd.DataFrame], groups: dict[str, str], path, title: str = "") -> None:
-    """Overlay stress-strain curves, coloured by group (e.g. source and cooling rate)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = sorted(set(groups.values()))
-    cmap = plt.get_cmap("tab10")
-    colour = {g: cmap(i % 10) for i, g in enumerate(labels)}
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    seen = set()
-    for name, curve in curves.items():
-        g = groups[name]
-        ax.plot(curve["strain"], curve["szz_GPa"], color=colour[g], lw=1, alpha=0.8,
-                label=None if g in seen else g)
-        seen.add(g)
-    ax.set_xlabel("engineering strain along z")
-    ax.set_ylabel("true stress $\\sigma_{zz}$ (GPa)")
-    ax.set_title(title)
-    ax.axhline(0, color="0.7", lw=0.5)
-    ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
