@@ -225,7 +225,8 @@ def test_end_to_end_tiny_si_model_generates_a_structure_lammps_minimises(tmp_pat
     structures, report = generate_amden(tmp_path / "si.pt", 1, None, {"generation": {"steps": 20}}, 1, progress=False)
     atoms = structures[0]
     assert len(atoms) > 10 and set(atoms.get_chemical_symbols()) == {"Si"}
-    relaxed = refine_structure(atoms, "si_sw", nvt_ps=0.0, npt_ps=0.0, log_path=tmp_path / "min.log")
+    relaxed = refine_structure(atoms, "si_sw", nvt_ps=0.0, npt_ps=0.0, temperature=300.0, pressure_bar=0.0,
+                               min_distance=1.0, seed=1, log_path=tmp_path / "min.log")
     e = relaxed.get_potential_energy() / len(relaxed)
     assert np.isfinite(e) and -4.34 < e < -2.5  # above diamond (-4.34 eV/atom), a bound Si network
     assert neighbour_list("d", relaxed, 3.0).min() > 1.8

@@ -38,21 +38,22 @@ def _generate(args) -> int:
 
 def _refine(args) -> int:
     from ..cli import UserError
+    from ..config import schema_defaults
     from ..io import read_structure, write_structures
     from ..simulate.cli import lammps_settings
-    from ..simulate.refine import refine_structure
+    from ..simulate.refine import refine_structure  # vesin, which imports torch
 
     section = json.loads(args.params_json)
-    ref = dict(section.get("refine", {}))
+    ref = {**schema_defaults("refine"), **section.get("refine", {})}  # defaults: the schema only
     settings = lammps_settings(args)
     atoms = read_structure(args.input)
     try:
         refined = refine_structure(
-            atoms, args.potential, temperature=float(ref.get("temperature", 300.0)),
-            nvt_ps=float(ref.get("nvt_ps", 25.0)), npt_ps=float(ref.get("npt_ps", 25.0)),
-            pressure_bar=float(ref.get("pressure_bar", 0.0)), min_distance=float(ref.get("min_distance", 1.0)),
+            atoms, args.potential, temperature=float(ref["temperature"]), nvt_ps=float(ref["nvt_ps"]),
+            npt_ps=float(ref["npt_ps"]), pressure_bar=float(ref["pressure_bar"]), min_distance=float(ref["min_distance"]),
             seed=int(atoms.info.get("seed", 1)), log_path=args.log, data_out=args.out_data,
             accelerator=settings.accelerator, binary=settings.binary, mpi_launch=settings.mpi_launch,
+            potential_dir=args.potential_dir,
         )
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
@@ -90,6 +91,7 @@ def register(subparsers) -> None:
         "at 300 K; lengths from the 'refine' part of --params-json).")
     p.add_argument("--input", required=True, help="generated structure (extxyz)")
     p.add_argument("--potential", required=True, help="potential name, e.g. sio2_bjp")
+    p.add_argument("--potential-dir", default=None, help="directory of the potential files (default: potentials/)")
     p.add_argument("--params-json", default="{}", help="the model's config section as JSON (uses 'refine')")
     p.add_argument("--out-extxyz", required=True)
     p.add_argument("--out-data", required=True, help="LAMMPS data file of the refined structure")

@@ -153,10 +153,10 @@ def _frame(data_file, species, block: dict) -> ase.Atoms:
     return atoms
 
 
-def frame_identity(system_name: str, params: dict, s: DatasetSample, atoms: ase.Atoms, potfiles, settings) -> dict:
+def frame_identity(system_name: str, params: dict, s: DatasetSample, atoms: ase.Atoms, potfiles, version) -> dict:
     """The info every dataset frame carries (contract: dataset, sample, seed, n_atoms, composition)."""
     ds = params["dataset"]
-    meta = provenance(seed=s.seed, params=params, potential_files=potfiles, lammps_version=settings.version)
+    meta = provenance(seed=s.seed, params=params, potential_files=potfiles, lammps_version=version or None)
     meta.update(system=system_name, dataset=params["name"], protocol=ds["protocol"], sample=s.sample,
                 seed=int(s.seed), n_atoms=len(atoms), composition=_composition(params), source="simulated",
                 model="md")
@@ -187,7 +187,7 @@ def liquid_snapshots(system_name: str, params: dict, out_extxyz, log_path, setti
         for i, block in enumerate(blocks):
             s = DatasetSample(i, f"{params['name']}_{i:04d}", seed, n_atoms)  # as dataset_samples numbers them
             atoms = _frame(tmp / f"frame_{i + 1}.data", species, block)
-            atoms.info.update(frame_identity(system_name, params, s, atoms, potfiles, settings))
+            atoms.info.update(frame_identity(system_name, params, s, atoms, potfiles, result.version))
             atoms.info.update(temperature_K=float(melt["temperature"]), time_ps=float(block["Time"][-1]),
                               msd_A2=float(block["c_msd[4]"][-1]), liquid_seed=seed)
             frames.append(atoms)
@@ -218,7 +218,7 @@ def _quench_hold(system_name: str, params: dict, s: DatasetSample, start: ase.At
         "hold_nvt_ps": hold["nvt_ps"], "hold_npt_ps": hold["npt_ps"], "pressure": ds["pressure_bar"],
     }, log_path)
     atoms = _frame(tmp / f"{s.sample}.out.data", species, result.thermo[-1])
-    atoms.info.update(frame_identity(system_name, params, s, atoms, potfiles, settings))
+    atoms.info.update(frame_identity(system_name, params, s, atoms, potfiles, result.version))
     atoms.info.update(temperature_K=float(hold["temperature"]), quench_energy_eV=float(_quench_energy(result)))
     return atoms
 
@@ -241,7 +241,7 @@ def _melt_quench(system_name: str, params: dict, s: DatasetSample, tmp: Path, lo
     }
     atoms = melt_quench(system_name, glass_system, _composition(params), ds["cooling_rate"], s.seed,
                         tmp / f"{s.sample}.extxyz", tmp / f"{s.sample}.data", log_path, settings)
-    atoms.info.update(frame_identity(system_name, params, s, atoms, potfiles, settings))
+    atoms.info.update(frame_identity(system_name, params, s, atoms, potfiles, atoms.info.get("lammps_version")))
     atoms.info.update(temperature_K=float(ds["hold"]["temperature"]))
     return atoms
 
