@@ -133,7 +133,7 @@ def sample_identity(atoms_info: dict, source: str | None, sample: str | None, st
         "structure": str(structure),
         **target_columns(atoms_info),  # target conditions of a generated structure (target_<name>)
     }
-    if ident["sample"]:
+    if ident["sample"] and not atoms_info.get("dataset"):  # dataset frames have their own ids (anneal_0001)
         parsed = parse_sample_id(ident["sample"])
         ident["composition"] = ident["composition"] or parsed["composition"]
         ident["cooling_rate"] = ident["cooling_rate"] if ident["cooling_rate"] is not None else parsed["cooling_rate"]
