@@ -67,9 +67,11 @@ def test_amden_chain_from_a_lammps_dataset_to_inverse_design_and_benchmark(tmp_p
         assert refined.info["target_density_g_cm3"] == row["target"] and refined.info["model"] == "amden"
     assert (tmp_path / "results/si/inverse_design_summary.csv").exists()
 
-    bench = pd.read_csv(tmp_path / "results/si/benchmark.csv").set_index("source")
-    assert bench.loc["amden", "reference"] == bench.loc["amden_hmc", "reference"] == "anneal"
-    assert bench.loc["amden", "n_reference"] == 3 and bench.loc["anneal", "reference"] == "simulated"
+    bench = pd.read_csv(tmp_path / "results/si/benchmark.csv")
+    for source in ("amden", "amden_hmc"):  # compared with the configured reference set, the 3 anneal frames
+        rows = bench[bench["source"] == source]
+        assert len(rows) and (rows["reference"] == "anneal").all() and (rows["n_reference"] == 3).all(), source
+    assert "anneal" not in set(bench["source"])  # a reference set gets no rows of its own
     # ghosts never leave the sampler: no element X in any generated or refined file
     for f in list((tmp_path / "results/si/generated").rglob("*.extxyz")) + list(
             (tmp_path / "results/si/refined").rglob("*.extxyz")):
