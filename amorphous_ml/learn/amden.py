@@ -13,6 +13,7 @@ structure cannot be predicted.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections import Counter
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from ..io import write_json
-from .data import Batch, Structure, density_gcc, split_by_structure
+from .data import Batch, Structure, density_gcc, split_by_structure, structures_from_atoms
 from .models.amden import AMDEN, AMDENConfig, wrap_positions
 from .train import TrainConfig, save_model, train
 
@@ -119,18 +120,11 @@ def property_stats(frames: Sequence[ase.Atoms], properties: Sequence[str]) -> di
 def amden_structures(frames: Sequence[ase.Atoms], species: Sequence[str], properties: Sequence[str],
                      stats: dict) -> list[Structure]:
     """Structures whose label is the vector of standardised properties (NaN where a frame lacks one)."""
-    index = {s: i for i, s in enumerate(species)}
-    out = []
-    for k, atoms in enumerate(frames):
-        symbols = atoms.get_chemical_symbols()
-        unknown = sorted(set(symbols) - set(index))
-        if unknown:
-            raise ValueError(f"structure {k} has elements {unknown} outside the model species {list(species)}")
-        label = np.array([(_label(atoms, p) - stats[p]["mean"]) / stats[p]["std"] for p in properties], dtype=float)
-        out.append(Structure(positions=np.asarray(atoms.positions, float), cell=np.asarray(atoms.cell[:], float),
-                             species=np.array([index[s] for s in symbols], dtype=np.int64), label=label,
-                             name=str(atoms.info.get("sample", atoms.info.get("name", k)))))
-    return out
+    base = structures_from_atoms(frames, species, label_key=None)  # positions, cell, species (checked)
+    return [dataclasses.replace(
+        st, label=np.array([(_label(atoms, p) - stats[p]["mean"]) / stats[p]["std"] for p in properties], dtype=float),
+        name=str(atoms.info.get("sample", atoms.info.get("name", k))))
+        for k, (st, atoms) in enumerate(zip(base, frames))]
 
 
 def model_config(frames: Sequence[ase.Atoms], params: dict) -> AMDENConfig:
