@@ -73,6 +73,23 @@ def test_raw_and_refined_structures_get_their_own_rows_and_the_refinement_change
     assert e.loc["refined", "refinement_change"] == pytest.approx(e.loc["refined", "distance"] - e.loc["raw", "distance"])
 
 
+def test_a_structure_scored_twice_as_raw_counts_once():
+    """Refinement with 0 ps MD is minimisation only: its 'refined' records are stage raw, the same structures
+    as the minimised-only records. The benchmark must count each sample once."""
+    rng = np.random.default_rng(3)
+    sims = [_record("simulated", 100, k, energy_per_atom_min=-18.43 + rng.normal(0, 0.01)) for k in range(1, 5)]
+    raw = [_record("dm2", 100, 1000 + k, energy_per_atom_min=-18.40 + rng.normal(0, 0.01)) for k in range(4)]
+    for r in raw:
+        r["id"]["stage"] = "raw"
+    twice = raw + [{**r, "id": dict(r["id"])} for r in raw]
+    once = benchmark_table(sims + raw, {"quests_max_environments": 0})
+    table = benchmark_table(sims + twice, {"quests_max_environments": 0})
+    e = table[(table["metric"] == "d_energy_per_atom_min") & (table["source"] == "dm2")]
+    assert list(e["n_samples"]) == [4]
+    assert e["p_value"].iloc[0] == pytest.approx(
+        once[(once["metric"] == "d_energy_per_atom_min") & (once["source"] == "dm2")]["p_value"].iloc[0])
+
+
 def test_trend_check_uncertainty_grows_with_the_extrapolation_distance():
     sims = _trend_set(np.random.default_rng(1))
     gen = [_record("dm2", 1, 1, density_gcc=2.2)]

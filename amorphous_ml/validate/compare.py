@@ -162,8 +162,23 @@ def load_records(json_files) -> list[dict]:
     return records
 
 
+def unique_samples(records) -> list[dict]:
+    """One record per (source, stage, sample). A model refined with 0 ps of MD is minimised only, so its
+    refined structures are scored as stage ``raw`` next to the minimised-only copies of the same structures:
+    counted twice they would halve the apparent spread and inflate every permutation test."""
+    seen, out = set(), []
+    for r in records:
+        i = r["id"]
+        key = (i.get("source"), i.get("stage"), i.get("sample")) if i.get("sample") else id(r)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
 def structure_table(records) -> pd.DataFrame:
     """One row per source, stage and sample: identity columns then every scalar metric."""
+    records = unique_samples(records)
     targets = sorted({k for r in records for k in r["id"] if k.startswith("target_")})
     rows = [{**{k: r["id"].get(k) for k in ID_COLUMNS + targets}, **r["scalars"]} for r in records]
     table = pd.DataFrame(rows)
@@ -471,6 +486,7 @@ def benchmark_table(records, settings: dict | None = None, references: dict | No
     ``references`` maps a model (source) to the source its structures are compared with (default
     ``simulated``; a dataset name such as ``anneal``); reference sources get no rows of their own."""
     s = {**DEFAULT_SETTINGS, **(settings or {})}
+    records = unique_samples(records)
     reference_sources = set((references or {}).values()) - {SIMULATED}
     sims = [r for r in records if r["id"]["source"] == SIMULATED]
     sim_groups: dict[tuple, list] = defaultdict(list)
