@@ -221,28 +221,34 @@ def test_registry_sample_passes_steps_to_the_sampler(frames, tmp_path):
     copy.deepcopy(record)
 
 
-def _record(source, sample, g, p, energy):
-    return {"id": {"source": source, "sample": sample, "seed": int(sample.rsplit("_s", 1)[1]) if "_s" in sample else 0},
+def _record(source, sample, g, p, energy, stage="as_given"):
+    return {"id": {"source": source, "sample": sample, "stage": stage,
+                   "seed": int(sample.rsplit("_s", 1)[1]) if "_s" in sample else 0},
             "scalars": {"energy_per_atom_min": energy},
             "distributions": {"total_rdf": {"g": list(g)}, "total_adf": {"p": list(p)}}}
 
 
 def test_steps_vs_quality_rows_distances_and_noise_floor():
-    """Per (model, steps): RMSD of the mean curves against the reference, the halves-of-the-reference noise
-    floor, mean minimised energy and sampler time per 1000 structures; rows without a Steps token ignored."""
+    """Per (model, steps): RMSD of the mean curves against the reference, the noise floor at the same sample
+    count (n reference frames against the rest), mean minimised energy and sampler time per 1000 structures; rows without a Steps token ignored, and
+    generated structures are scored minimised only (stage raw), never after the model's refinement MD."""
     from amorphous_ml.validate.steps import steps_vs_quality
 
     g_ref, p_ref = np.ones(4), np.full(3, 0.5)
     refs = [_record("anneal", f"anneal_000{k}_s{k}", g_ref + (0.1 if k % 2 else -0.1), p_ref, -4.3) for k in range(4)]
-    gen = [_record("sc", "Si_1Steps_s1", g_ref + 0.3, p_ref, -4.0), _record("sc", "Si_1Steps_s2", g_ref + 0.1, p_ref, -4.2),
-           _record("sc", "Si_5Steps_s1", g_ref, p_ref + 0.2, -4.3), _record("sc", "Si_s9", g_ref, p_ref, -1.0)]
+    gen = [_record("sc", "Si_1Steps_s1", g_ref + 0.3, p_ref, -4.0, "raw"),
+           _record("sc", "Si_1Steps_s2", g_ref + 0.1, p_ref, -4.2, "raw"),
+           _record("sc", "Si_5Steps_s1", g_ref, p_ref + 0.2, -4.3, "raw"), _record("sc", "Si_s9", g_ref, p_ref, -1.0, "raw"),
+           _record("sc", "Si_1Steps_s1", g_ref + 5.0, p_ref, -9.0, "refined")]  # after refinement MD: not counted
     info = {"sc/Si_1Steps_s1": {"sampler_seconds_per_structure": 0.01}, "sc/Si_1Steps_s2": {"sampler_seconds_per_structure": 0.03}}
     table = steps_vs_quality(gen + refs, info, {"sc": {"kind": "amshortcut", "reference": "anneal"}})
     assert list(table["steps"]) == [1, 5] and list(table["n_samples"]) == [2, 1]
     one, five = table.iloc[0], table.iloc[1]
     assert one["rdf_rmsd"] == pytest.approx(0.2) and one["adf_rmsd"] == pytest.approx(0.0)
     assert five["rdf_rmsd"] == pytest.approx(0.0) and five["adf_rmsd"] == pytest.approx(0.2)
-    assert one["rdf_rmsd_noise"] == pytest.approx(0.2)  # halves: seeds 0, 2 (-0.1) vs 1, 3 (+0.1)
+    assert one["rdf_rmsd_noise"] == pytest.approx(0.2)  # n = 2 of 4: halves, seeds 0, 2 (-0.1) vs 1, 3 (+0.1)
+    # n = 1: one reference frame (+-0.1) against the mean of the other three (-+0.1/3), for each of the four
+    assert five["rdf_rmsd_noise"] == pytest.approx(0.4 / 3)
     assert one["energy_per_atom_min"] == pytest.approx(-4.1) and one["d_energy_per_atom_min"] == pytest.approx(0.2)
     assert one["seconds_per_1000"] == pytest.approx(20.0) and np.isnan(five["seconds_per_1000"])
     with pytest.raises(ValueError, match="reference set 'anneal'"):

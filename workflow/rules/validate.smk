@@ -26,8 +26,9 @@ def structure_plot_kinds(system):
 
 
 def steps_models(system):
-    """Enabled models with `sampling_steps`: name -> {kind, reference}."""
-    return {name: {"kind": m["kind"], "reference": registry.reference_source(name, m)}
+    """Enabled models with `sampling_steps`: name -> {kind, reference}; the reference is the set the model
+    trained on (AMShortcut Table 1), else its benchmark reference."""
+    return {name: {"kind": m["kind"], "reference": m.get("dataset") or registry.reference_source(name, m)}
             for name, m in model_configs(system).items() if m.get("sampling_steps")}
 
 
@@ -264,8 +265,15 @@ rule inverse_design_table:
 def steps_inputs(system):
     models = steps_models(system)
     refs = {m["reference"] for m in models.values()}
-    files = [f"results/{system}/structure/{name}/{s}.json" for name in models for s in generated_samples(system, name)]
-    files += [f"results/{system}/structure/{src}/{s}.json" for src, s in reference_samples(system) if src in refs]
+    # the generator's own quality: generated structures minimised only (stage raw), whatever the model's refine
+    files = [f"results/{system}/structure_raw/{name}/{s}.json" for name in models
+             for s in generated_samples(system, name)]
+    datasets = system_config(system).get("datasets", {})
+    if refs & set(datasets):
+        from amorphous_ml.simulate.datasets import dataset_samples
+
+        files += [f"results/{system}/structure/{ref}/{s.sample}.json" for ref in sorted(refs & set(datasets))
+                  for s in dataset_samples(system_config(system), ref)]
     if "simulated" in refs:
         files += [f"results/{system}/structure/simulated/{s}.json" for s in simulated_samples(system)]
     return files
