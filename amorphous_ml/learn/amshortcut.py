@@ -4,7 +4,8 @@ Per structure and step (all draws from the training loop's seeded generator): gh
 exactly as for AMDEN (:func:`amorphous_ml.learn.amden.add_ghosts`); noise ``X_1 ~ U(cell)``,
 ``E_1 ~ N(0, I)``; each property is replaced by its learned null embedding with probability
 ``property_dropout`` (independently per property, so every subset of the properties, the empty one
-included, is seen in training).
+included, is seen in training), and all of them at once with probability ``property_dropout_all`` (as
+for AMDEN: with several properties the empty subset is otherwise rare).
 
 * Flow-matching loss (every batch, step size 0): ``t ~ U(0, 1)``, ``M_t = M_0 + t u``,
   ``L_FM = w_pos |u_theta(M_t, t, 0) - u_X|^2 + w_el |u_theta(M_t, t, 0) - u_E|^2`` with
@@ -58,15 +59,18 @@ def flow_target(x0, e0, x1, e1, cells, node_batch, counts):
     return ux, ux - mean[node_batch], e1 - e0
 
 
-def _drop(props: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
-    if not props.shape[1] or p <= 0:
+def _drop(props: torch.Tensor, p: float, gen: torch.Generator, p_all: float = 0.0) -> torch.Tensor:
+    """Each property null with probability ``p``, all of a structure's at once with probability ``p_all``."""
+    if not props.shape[1] or (p <= 0 and p_all <= 0):
         return props
-    drop = torch.rand(props.shape, generator=gen, dtype=torch.float64).to(props.device) < p
-    return torch.where(drop, torch.full_like(props, float("nan")), props)
+    drop = torch.rand(props.shape, generator=gen, dtype=torch.float64) < p
+    drop |= torch.rand((props.shape[0], 1), generator=gen, dtype=torch.float64) < p_all
+    return torch.where(drop.to(props.device), torch.full_like(props, float("nan")), props)
 
 
 def make_amshortcut_loss(ghost_density=(0.09, 0.11), property_dropout: float = 0.3, shortcut_fraction: float = 0.25,
-                         levels: int = 7, weight_position: float = 1.0, weight_element: float = 0.5):
+                         levels: int = 7, weight_position: float = 1.0, weight_element: float = 0.5,
+                         property_dropout_all: float = 0.1):
     def sq(a, b):
         return torch.mean((a - b) ** 2)
 
@@ -76,7 +80,7 @@ def make_amshortcut_loss(ghost_density=(0.09, 0.11), property_dropout: float = 0
         b = len(counts)
         cells = batch.cells
         ux_raw, ux, ue = flow_target(x0, e0, x1, e1, cells, nb, counts)
-        props = _drop(batch.labels.reshape(b, -1).clone(), property_dropout, gen)
+        props = _drop(batch.labels.reshape(b, -1).clone(), property_dropout, gen, property_dropout_all)
         t = torch.rand(b, generator=gen, dtype=torch.float64).to(dtype).to(device)
         xt = wrap_positions(x0 + t[nb][:, None] * ux_raw, cells, nb)
         et = e0 + t[nb][:, None] * (e1 - e0)
@@ -136,7 +140,8 @@ def train_amshortcut(frames: list[ase.Atoms], out_model: str | os.PathLike, work
     loss = make_amshortcut_loss(ghost_density, float(params.get("property_dropout", 0.3)),
                                 float(params.get("shortcut_fraction", 0.25)), int(params.get("shortcut_levels", 7)),
                                 float(params.get("loss_weight_position", 1.0)),
-                                float(params.get("loss_weight_element", 0.5)))
+                                float(params.get("loss_weight_element", 0.5)),
+                                float(params.get("property_dropout_all", 0.1)))
     history = train(model, "amshortcut", loss, [items[i] for i in tr], [items[i] for i in va], tcfg, work_dir,
                     device=device, progress=progress, stop_after=stop_after)
     if history["step"] and history["step"][-1] >= tcfg.steps:
