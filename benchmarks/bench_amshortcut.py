@@ -190,7 +190,8 @@ def part_conditioning(args, cfg):
             if len(a) < 2:
                 rows.append({"target_frame": k, "subset": name, "empty": True})
                 continue
-            ref = refine_structure(a, sio2["potential"], nvt_ps=1.0, npt_ps=1.0, log_path=work / "refine" / f"{k}_{name}.log")
+            ref = refine_structure(a, sio2["potential"], temperature=300.0, nvt_ps=1.0, npt_ps=1.0, pressure_bar=0.0,
+                                   min_distance=1.0, seed=args.seed + k, log_path=work / "refine" / f"{k}_{name}.log")
             got = compute_labels(ref, props, sio2, log_dir=work / "labels")
             rows.append({"target_frame": k, "subset": name, **{f"target_{p}": truth[p] for p in props},
                          **{f"achieved_{p}": got[p] for p in props}})
