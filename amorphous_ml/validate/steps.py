@@ -169,8 +169,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "steps-vs-quality", help="RDF/ADF RMSD, minimised energy and wall time per number of sampling steps",
         description="One row per model and number of sampling steps (sample ids with a Steps token): RDF and ADF "
-                    "RMSD against the model's reference set, mean energy after minimisation, sampler wall time per "
-                    "1000 structures, and the noise floor of each metric (two halves of the reference set).")
+                    "RMSD of the generated structures minimised only (stage raw) against the set the model trained "
+                    "on, mean energy after minimisation, sampler wall time per 1000 structures, and the noise floor "
+                    "of each metric at the row's sample count (that many reference structures against the rest).")
     p.add_argument("inputs", nargs="+", help="JSONs from `amorphous-ml structure-metrics` (samples and references)")
     p.add_argument("--generated", nargs="*", default=[],
                    help="generated extxyz files (results/<system>/generated/<model>/<sample>.extxyz) for timings")
