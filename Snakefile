@@ -44,6 +44,7 @@ localrules:
     plot_structure,
     plot_parity,
     validate,
+    steps_vs_quality,
 
 
 rule all:

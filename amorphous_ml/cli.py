@@ -25,6 +25,7 @@ STAGE_MODULES = (
     "amorphous_ml.validate.inverse",
     "amorphous_ml.simulate.datasets",
     "amorphous_ml.validate.labels",
+    "amorphous_ml.validate.steps",
     "amorphous_ml.simulate.aqs",
     "amorphous_ml.validate.aqs",
 )

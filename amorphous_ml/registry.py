@@ -162,16 +162,36 @@ DM2 = ModelKind(
 
 # -------------------------------------------------------------------------------------------- AMDEN
 AMDEN_WORKFLOW_KEYS = frozenset({"kind", "enabled", "dataset", "compositions", "targets", "samples_per_target",
-                                 "reference", "generation", "refine"})
+                                 "reference", "generation", "refine", "sampling_steps"})
+#: the request condition carrying the number of sampling steps (sample-id tag ``Steps``, info key ``steps``)
+STEPS = "steps"
 
 
 def _amden_requests(system: dict, section: dict) -> list[Request]:
-    """``samples_per_target`` structures per target (each its own seed), or unconditioned ones without targets."""
+    """``samples_per_target`` structures per target (each its own seed), or unconditioned ones without targets.
+
+    With ``sampling_steps: [n1, n2, ...]`` every request is repeated per number of sampling steps (condition
+    ``steps``, the same seeds for every step count, so the step counts are compared sample by sample).
+    """
     comp = (section.get("compositions") or system["compositions"])[0]
     targets = section.get("targets") or [{}]
     n = int(section.get("samples_per_target", 1))
     seed = int(section.get("seed", 0))
-    return [Request.make(comp, t, seed + j * n + i) for j, t in enumerate(targets) for i in range(n)]
+    steps = [{STEPS: int(s)} for s in (section.get("sampling_steps") or [])] or [{}]
+    return [Request.make(comp, {**t, **st}, seed + j * n + i) for st in steps for j, t in enumerate(targets)
+            for i in range(n)]
+
+
+def _condition_names(params: dict) -> list[str]:
+    return list(params.get("properties") or []) + ([STEPS] if params.get("sampling_steps") else [])
+
+
+def _with_steps(conditions: dict, params: dict) -> tuple[dict, dict]:
+    """(targets, params) with a ``steps`` condition moved into ``generation.steps``."""
+    conditions = dict(conditions)
+    if STEPS in conditions:
+        params = {**params, "generation": {**(params.get("generation") or {}), "steps": int(conditions.pop(STEPS))}}
+    return conditions, params
 
 
 def _amden_check(system: dict, section: dict, key: str) -> None:
@@ -217,6 +237,13 @@ def _amden_sample(model_path, composition: str, conditions: dict, seeds: Sequenc
     """AMDEN's sampler per run of consecutive seeds (sample k of a call has seed ``seed + k``)."""
     from .generate.amden import generate_amden
 
+    return _consecutive_runs(generate_amden, model_path, conditions, seeds, params, device, work_dir, progress)
+
+
+def _consecutive_runs(generate, model_path, conditions: dict, seeds: Sequence[int], params: dict, device, work_dir,
+                      progress):
+    """Call ``generate(model_path, n, targets, params, seed, ...)`` per run of consecutive seeds."""
+    conditions, params = _with_steps(conditions, params)
     runs: list[list[int]] = []
     for s in seeds:
         if runs and s == runs[-1][-1] + 1:
@@ -225,8 +252,10 @@ def _amden_sample(model_path, composition: str, conditions: dict, seeds: Sequenc
             runs.append([s])
     frames, reports = [], []
     for run in runs:
-        f, report = generate_amden(model_path, len(run), dict(conditions) or None, params, run[0], device=device,
-                                   progress=progress, work_dir=work_dir)
+        f, report = generate(model_path, len(run), dict(conditions) or None, params, run[0], device=device,
+                             progress=progress, work_dir=work_dir)
+        for a in f:  # sampler wall time per structure (for steps_vs_quality.csv)
+            a.info["sampler_seconds_per_structure"] = float(report["seconds_per_structure"])
         frames += f
         reports.append(report)
     record = {"model": str(model_path), "generation": params.get("generation", {}), "targets": dict(conditions),
@@ -239,12 +268,41 @@ AMDEN = ModelKind(
     description="AMDEN property-conditioned score SDE with ghost atoms, guidance and HMC (learn/amden.py, "
                 "generate/amden.py)",
     train=_amden_train, sample=_amden_sample, requests=_amden_requests,
-    condition_names=lambda params: list(params.get("properties") or []),
-    workflow_keys=AMDEN_WORKFLOW_KEYS, generation_keys=("generation", "properties"), check=_amden_check,
+    condition_names=_condition_names,
+    workflow_keys=AMDEN_WORKFLOW_KEYS, generation_keys=("generation", "properties", "sampling_steps"),
+    check=_amden_check,
+)
+
+# --------------------------------------------------------------------------------------- AMShortcut
+def _amshortcut_train(inputs, out, work_dir, params: dict, species: Sequence[str], device: str = "cpu",
+                      progress: bool = True, stop_after: int | None = None) -> dict:
+    from .learn.amshortcut import train_amshortcut
+    from .learn.data import load_glasses
+
+    params = {k: v for k, v in params.items() if k not in AMDEN_WORKFLOW_KEYS}
+    return train_amshortcut(load_glasses(inputs), out, work_dir, params, device=device, progress=progress,
+                            stop_after=stop_after)
+
+
+def _amshortcut_sample(model_path, composition: str, conditions: dict, seeds: Sequence[int], params: dict,
+                       device: str = "cpu", work_dir=None, progress: bool = True, stop_after: int | None = None):
+    from .generate.amshortcut import generate_amshortcut
+
+    return _consecutive_runs(generate_amshortcut, model_path, conditions, seeds, params, device, work_dir, progress)
+
+
+AMSHORTCUT = ModelKind(
+    name="amshortcut", schema="amshortcut",
+    description="AMShortcut (method shortcut) or material ODE (method ode): flow matching on AMDEN's backbone, "
+                "ghosts and null property embeddings (learn/amshortcut.py, generate/amshortcut.py)",
+    train=_amshortcut_train, sample=_amshortcut_sample, requests=_amden_requests,
+    condition_names=_condition_names,
+    workflow_keys=AMDEN_WORKFLOW_KEYS, generation_keys=("generation", "properties", "sampling_steps"),
+    check=_amden_check,
 )
 
 #: every model kind, by name
-KINDS: dict[str, ModelKind] = {k.name: k for k in (DM2, AMDEN)}
+KINDS: dict[str, ModelKind] = {k.name: k for k in (DM2, AMDEN, AMSHORTCUT)}
 
 
 # ----------------------------------------------------------------------------------- generic helpers

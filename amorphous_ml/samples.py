@@ -31,7 +31,7 @@ __all__ = ["SAMPLE_PATTERN", "condition_tag", "condition_info_key", "format_valu
 #: tags of conditions whose tag is not the CamelCase of their name
 SPECIAL_TAGS = {"cooling_rate": "Kps"}
 #: conditions stored in ``info`` under their own name (every other one as ``target_<name>``)
-PLAIN_INFO_KEYS = {"cooling_rate"}
+PLAIN_INFO_KEYS = {"cooling_rate", "steps"}  # steps: number of sampling steps
 TARGET_PREFIX = "target_"
 
 _VALUE = r"[0-9.e+-]+"

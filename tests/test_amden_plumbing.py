@@ -53,7 +53,7 @@ def test_standard_and_hmc_sections_of_one_kind_request_their_structures():
     assert [r.sample for r in registry.model_requests(si, "amden_hmc", hmc)] == ["Si_s7", "Si_s8", "Si_s9"]
     # what training sees: no workflow keys; what generation sees: its settings and the property names
     assert "targets" not in registry.training_params("amden", std) and std["properties"] == ["shear_modulus_GPa"]
-    assert set(registry.generation_params("amden", std)) == {"generation", "properties"}
+    assert set(registry.generation_params("amden", std)) == {"generation", "properties", "sampling_steps"}
 
 
 BAD = {

@@ -48,11 +48,13 @@ def test_amden_chain_from_a_lammps_dataset_to_inverse_design_and_benchmark(tmp_p
         "amden": {**ARCH, "dataset": "anneal", "reference": "anneal", "properties": ["density_g_cm3"], "seed": 5,
                   "samples_per_target": 1,
                   "targets": [{"density_g_cm3": inside}, {"density_g_cm3": outside}],
-                  "generation": {"steps": 6, "max_extrapolation": 5.0}, "refine": {"nvt_ps": 0, "npt_ps": 0}},
+                  "generation": {"steps": 6, "max_extrapolation": 5.0}, "refine": {"nvt_ps": 0, "npt_ps": 0},
+                  "sampling_steps": []},
         "amden_hmc": {**ARCH, "kind": "amden", "energy": True, "dataset": "anneal", "reference": "anneal", "seed": 9,
                       "samples_per_target": 1,
                       "generation": {"steps": 6, "hmc": {"enabled": True, "leapfrog_steps": 2}},
                       "refine": {"nvt_ps": 0, "npt_ps": 0}},
+        "amshortcut": {"enabled": False}, "amshortcut_ode": {"enabled": False},  # config.yaml's (merged) sections
     }
     proc = _snakemake(tmp_path, cfg, "results/si/inverse_design.csv", "results/si/benchmark.csv")
     assert proc.stderr.count("rule train_model:") == 2 and "rule measure_targets:" in proc.stderr

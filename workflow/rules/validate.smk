@@ -25,12 +25,22 @@ def structure_plot_kinds(system):
     )
 
 
+def steps_models(system):
+    """Enabled models with `sampling_steps`: name -> {kind, reference}; the reference is the set the model
+    trained on (AMShortcut Table 1), else its benchmark reference."""
+    return {name: {"kind": m["kind"], "reference": m.get("dataset") or registry.reference_source(name, m)}
+            for name, m in model_configs(system).items() if m.get("sampling_steps")}
+
+
 def validation_targets(system):
     """Everything the validate stage produces for one system (tables, figures)."""
     return [f"results/{system}/structure.csv", f"results/{system}/benchmark.csv"] + [
         f"results/{system}/plots/{kind}.png" for kind in structure_plot_kinds(system)
     ] + [f"results/{system}/plots/parity.png"] + (
         [f"results/{system}/inverse_design.csv"] if target_models(system) else []
+    ) + (
+        [f"results/{system}/steps_vs_quality.csv", f"results/{system}/plots/steps_vs_quality.png"]
+        if steps_models(system) else []
     )
 
 
@@ -247,3 +257,48 @@ rule inverse_design_table:
     shell:
         f"{AML} inverse-design-table {{input.measured}} --training-json {{params.training:q}} "
         "--out {output.csv} --summary {output.summary} > {log} 2>&1"
+
+
+# Quality against the number of sampling steps (AMShortcut Table 1; code: amorphous_ml/validate/steps.py).
+
+
+def steps_inputs(system):
+    models = steps_models(system)
+    refs = {m["reference"] for m in models.values()}
+    # the generator's own quality: generated structures minimised only (stage raw), whatever the model's refine
+    files = [f"results/{system}/structure_raw/{name}/{s}.json" for name in models
+             for s in generated_samples(system, name)]
+    datasets = system_config(system).get("datasets", {})
+    if refs & set(datasets):
+        from amorphous_ml.simulate.datasets import dataset_samples
+
+        files += [f"results/{system}/structure/{ref}/{s.sample}.json" for ref in sorted(refs & set(datasets))
+                  for s in dataset_samples(system_config(system), ref)]
+    if "simulated" in refs:
+        files += [f"results/{system}/structure/simulated/{s}.json" for s in simulated_samples(system)]
+    return files
+
+
+rule steps_vs_quality:
+    input:
+        json=lambda w: steps_inputs(w.system),
+        generated=lambda w: [f"results/{w.system}/generated/{name}/{s}.extxyz" for name in steps_models(w.system)
+                             for s in generated_samples(w.system, name)],
+    output:
+        csv=report("results/{system}/steps_vs_quality.csv", caption="../report/steps_vs_quality.rst",
+                   category="Benchmark"),
+        plot=report("results/{system}/plots/steps_vs_quality.png", caption="../report/steps_vs_quality.rst",
+                    category="Benchmark", labels={"system": "{system}", "figure": "steps_vs_quality"}),
+    log:
+        "logs/{system}/steps_vs_quality.log",
+    benchmark:
+        "results/{system}/benchmarks/steps_vs_quality.tsv"
+    params:
+        models=lambda w: as_json(steps_models(w.system)),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        f"{AML} steps-vs-quality {{input.json}} --generated {{input.generated}} --models-json {{params.models:q}} "
+        "--out {output.csv} --plot {output.plot} > {log} 2>&1"

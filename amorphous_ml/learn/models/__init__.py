@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .amden import AMDEN, AMDENConfig
+from .amshortcut import AMShortcut, AMShortcutConfig
 from .dm2 import DM2Config, DM2Denoiser
 
-MODELS = {"dm2": DM2Denoiser, "amden": AMDEN}
+MODELS = {"dm2": DM2Denoiser, "amden": AMDEN, "amshortcut": AMShortcut}
 
-__all__ = ["MODELS", "DM2Config", "DM2Denoiser", "AMDEN", "AMDENConfig"]
+__all__ = ["MODELS", "DM2Config", "DM2Denoiser", "AMDEN", "AMDENConfig", "AMShortcut", "AMShortcutConfig"]

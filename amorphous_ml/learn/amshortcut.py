@@ -1,0 +1,150 @@
+"""AMShortcut's training objective and ``train_amshortcut`` (same data path and loop as AMDEN).
+
+Per structure and step (all draws from the training loop's seeded generator): ghosts fill the cell
+exactly as for AMDEN (:func:`amorphous_ml.learn.amden.add_ghosts`); noise ``X_1 ~ U(cell)``,
+``E_1 ~ N(0, I)``; each property is replaced by its learned null embedding with probability
+``property_dropout`` (independently per property, so every subset of the properties, the empty one
+included, is seen in training), and all of them at once with probability ``property_dropout_all`` (as
+for AMDEN: with several properties the empty subset is otherwise rare).
+
+* Flow-matching loss (every batch, step size 0): ``t ~ U(0, 1)``, ``M_t = M_0 + t u``,
+  ``L_FM = w_pos |u_theta(M_t, t, 0) - u_X|^2 + w_el |u_theta(M_t, t, 0) - u_E|^2`` with
+  ``u = (pbc(X_1 - X_0) - mean, E_1 - E_0)``.
+* Self-consistency loss (method ``shortcut``, a fraction ``shortcut_fraction`` of the batches, as in
+  the paper's appendix B.3): half step ``h = 2^-k``, ``k ~ U{1..levels}``, ``t ~ U(2h, 1)``;
+  ``u_1 = u(M_t, t, h)``, ``M' = M_t - h u_1``, ``u_2 = u(M', t - h, h)`` and
+  ``L_SC = |u(M_t, t, 2h) - sg((u_1 + u_2)/2)|^2``. The smallest half step is taken with the
+  instantaneous velocity (``d = 0`` inputs, Frans et al. 2025), which anchors the hierarchy of step
+  sizes to the flow-matching velocity.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import ase
+import torch
+
+from ..io import write_json
+from .amden import add_ghosts, amden_structures, model_config
+from .data import Batch, split_by_structure
+from .models.amden import wrap_positions
+from .models.amshortcut import AMShortcut, AMShortcutConfig, min_image
+from .train import TrainConfig, save_model, train
+
+__all__ = ["flow_sample", "make_amshortcut_loss", "train_amshortcut"]
+
+
+def flow_sample(model: AMShortcut, batch: Batch, gen: torch.Generator, ghost_density):
+    """Data + ghosts and a noise sample: (x0, e0, x1, e1, node batch, counts)."""
+    dtype, device = batch.positions.dtype, batch.positions.device
+    gd = tuple(ghost_density) if model.cfg.ghost else None
+    x0, cls, node_batch, counts = add_ghosts(batch, len(model.cfg.species), gd, gen)
+    n = x0.shape[0]
+    frac = torch.rand((n, 3), generator=gen, dtype=torch.float64).to(dtype).to(device)
+    x1 = torch.einsum("ni,nij->nj", frac, batch.cells[node_batch])
+    e0 = torch.nn.functional.one_hot(cls, model.n_classes).to(dtype)
+    e1 = torch.randn((n, model.n_classes), generator=gen, dtype=torch.float64).to(dtype).to(device)
+    return x0, e0, x1, e1, node_batch, counts
+
+
+def flow_target(x0, e0, x1, e1, cells, node_batch, counts):
+    """The optimal-transport velocity (pbc(X_1 - X_0) with its per-structure mean removed, E_1 - E_0)."""
+    ux = min_image(x1 - x0, cells, node_batch)
+    b = len(counts)
+    mean = torch.zeros((b, 3), dtype=ux.dtype, device=ux.device).index_add(0, node_batch, ux)
+    mean = mean / torch.as_tensor(counts, dtype=ux.dtype, device=ux.device)[:, None]
+    return ux, ux - mean[node_batch], e1 - e0
+
+
+def _drop(props: torch.Tensor, p: float, gen: torch.Generator, p_all: float = 0.0) -> torch.Tensor:
+    """Each property null with probability ``p``, all of a structure's at once with probability ``p_all``."""
+    if not props.shape[1] or (p <= 0 and p_all <= 0):
+        return props
+    drop = torch.rand(props.shape, generator=gen, dtype=torch.float64) < p
+    drop |= torch.rand((props.shape[0], 1), generator=gen, dtype=torch.float64) < p_all
+    return torch.where(drop.to(props.device), torch.full_like(props, float("nan")), props)
+
+
+def make_amshortcut_loss(ghost_density=(0.09, 0.11), property_dropout: float = 0.3, shortcut_fraction: float = 0.25,
+                         levels: int = 7, weight_position: float = 1.0, weight_element: float = 0.5,
+                         property_dropout_all: float = 0.1):
+    def sq(a, b):
+        return torch.mean((a - b) ** 2)
+
+    def loss_fn(model: AMShortcut, batch: Batch, gen: torch.Generator) -> torch.Tensor:
+        dtype, device = batch.positions.dtype, batch.positions.device
+        x0, e0, x1, e1, nb, counts = flow_sample(model, batch, gen, ghost_density)
+        b = len(counts)
+        cells = batch.cells
+        ux_raw, ux, ue = flow_target(x0, e0, x1, e1, cells, nb, counts)
+        props = _drop(batch.labels.reshape(b, -1).clone(), property_dropout, gen, property_dropout_all)
+        t = torch.rand(b, generator=gen, dtype=torch.float64).to(dtype).to(device)
+        xt = wrap_positions(x0 + t[nb][:, None] * ux_raw, cells, nb)
+        et = e0 + t[nb][:, None] * (e1 - e0)
+        zero = torch.zeros_like(t)
+        px, pe = model.velocity(xt, et, cells, nb, counts, t, zero, props)
+        loss = weight_position * sq(px, ux) + weight_element * sq(pe, ue)
+        sc_draw = float(torch.rand((), generator=gen, dtype=torch.float64))
+        if model.uses_step_size and sc_draw < shortcut_fraction:
+            k = torch.randint(1, levels + 1, (b,), generator=gen)
+            h = (2.0 ** (-k.to(torch.float64))).to(dtype).to(device)
+            # half steps of the smallest size use the instantaneous velocity (d = 0)
+            h_in = torch.where(k == levels, torch.zeros_like(h), h)
+            t = (2 * h + (1 - 2 * h) * torch.rand(b, generator=gen, dtype=torch.float64).to(dtype).to(device))
+            xt = wrap_positions(x0 + t[nb][:, None] * ux_raw, cells, nb)
+            et = e0 + t[nb][:, None] * (e1 - e0)
+            with torch.no_grad():
+                u1x, u1e = model.velocity(xt, et, cells, nb, counts, t, h_in, props)
+                xm = wrap_positions(xt - h[nb][:, None] * u1x, cells, nb)
+                em = et - h[nb][:, None] * u1e
+                u2x, u2e = model.velocity(xm, em, cells, nb, counts, t - h, h_in, props)
+                tx, te = 0.5 * (u1x + u2x), 0.5 * (u1e + u2e)
+            sx, se = model.velocity(xt, et, cells, nb, counts, t, 2 * h, props)
+            loss = loss + weight_position * sq(sx, tx) + weight_element * sq(se, te)
+        return loss
+
+    return loss_fn
+
+
+def shortcut_config(frames, params: dict) -> AMShortcutConfig:
+    """AMDEN's model config (species, ghosts, property statistics, training cells) plus the method."""
+    amden_keys = {k: v for k, v in params.items() if k not in ("method", "shortcut_fraction", "shortcut_levels")}
+    base = model_config(frames, {**amden_keys, "energy": False})
+    cfg = AMShortcutConfig.from_dict({**asdict(base), "method": params.get("method", "shortcut")})
+    cfg.extra.update({"shortcut_fraction": float(params.get("shortcut_fraction", 0.25)),
+                      "shortcut_levels": int(params.get("shortcut_levels", 7))})
+    return cfg
+
+
+def train_amshortcut(frames: list[ase.Atoms], out_model: str | os.PathLike, work_dir: str | os.PathLike, params: dict,
+                     device: str = "cpu", progress: bool = True, stop_after: int | None = None) -> dict:
+    """Train the material ODE or AMShortcut on ``frames`` (labels in ``info``); write ``out_model``."""
+    params = dict(params)
+    cfg = shortcut_config(frames, params)
+    items = amden_structures(frames, cfg.species, cfg.properties, cfg.extra["property_stats"])
+    tparams = dict(params.get("training") or {})
+    tparams.setdefault("seed", int(params.get("seed", 3001)))
+    defaults = {"steps": 1500, "batch_size": 2, "lr": 1e-3, "val_every": 250, "checkpoint_every": 250}
+    tcfg = TrainConfig.from_dict({**defaults, **tparams})
+    tr, va = split_by_structure(len(items), float(params.get("val_fraction", 0.1)), tcfg.seed)
+    cfg.extra.update({"train_structures": [items[i].name for i in tr], "val_structures": [items[i].name for i in va],
+                      "train_config": tparams})
+    torch.manual_seed(tcfg.seed)
+    model = AMShortcut(cfg)
+    ghost_density = params.get("ghost_density", [0.09, 0.11])
+    if ghost_density[0] > ghost_density[1]:
+        raise ValueError(f"ghost_density: lower bound {ghost_density[0]} above upper {ghost_density[1]}")
+    loss = make_amshortcut_loss(ghost_density, float(params.get("property_dropout", 0.3)),
+                                float(params.get("shortcut_fraction", 0.25)), int(params.get("shortcut_levels", 7)),
+                                float(params.get("loss_weight_position", 1.0)),
+                                float(params.get("loss_weight_element", 0.5)),
+                                float(params.get("property_dropout_all", 0.1)))
+    history = train(model, "amshortcut", loss, [items[i] for i in tr], [items[i] for i in va], tcfg, work_dir,
+                    device=device, progress=progress, stop_after=stop_after)
+    if history["step"] and history["step"][-1] >= tcfg.steps:
+        save_model(out_model, model, "amshortcut")
+        write_json(Path(out_model).with_suffix(".history.json"), history)
+    return history
