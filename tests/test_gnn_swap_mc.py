@@ -255,3 +255,21 @@ def test_bad_gnn_config_fails_naming_the_key(edit, key):
         validate_config(config)
     assert key in str(exc.value) and "\n" not in str(exc.value)
 
+
+
+def test_tiny_test_config_switches_off_the_gnn_merged_over_config_yaml():
+    """Snakemake merges tests/configs/tiny.yaml over config.yaml key by key: the gnn section (and its 48 AQS label
+    jobs of 500-atom glasses) must be off there, and in the `models_off()` section the workflow tests use."""
+    import yaml
+    from snakemake.utils import update_config
+
+    from amorphous_ml.config import DEFAULT_CONFIG
+    from conftest import TINY, models_off
+
+    merged = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    assert merged["systems"]["cuzr"]["models"]["gnn"].get("enabled", True)  # on in the default
+    update_config(merged, yaml.safe_load(TINY.read_text()))
+    enabled = [(s, m) for s, sys_ in merged["systems"].items() for m, sec in (sys_.get("models") or {}).items()
+               if sec.get("enabled", True)]
+    assert enabled == []
+    assert models_off()["gnn"] == {"kind": "gnn", "enabled": False}
