@@ -29,6 +29,8 @@ rule gnn_scores:
         png=report("results/{system}/gnn.png", caption="../report/gnn_scores.rst", category="Surrogate"),
     log:
         "logs/{system}/gnn_scores.log",
+    benchmark:
+        "results/{system}/benchmarks/gnn_scores.tsv"
     params:
         split=lambda w: as_json(model_section(w.system, gnn_model(w.system))["split"]),
     threads: 1
