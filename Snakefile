@@ -32,6 +32,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/properties.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/aqs.smk"
+include: "workflow/rules/gnn.smk"
 
 
 # Cheap table and plot jobs stay on the submitting host when running under a cluster executor.
@@ -53,3 +54,4 @@ rule all:
         [f"results/{system}/{table}.csv" for system in config["systems"] for table in ("fracture", "elastic")],
         rules.validate.input,
         [target for system in config["systems"] for target in aqs_targets(system)],
+        [target for system in config["systems"] for target in gnn_targets(system)],

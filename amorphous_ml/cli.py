@@ -28,6 +28,7 @@ STAGE_MODULES = (
     "amorphous_ml.validate.steps",
     "amorphous_ml.simulate.aqs",
     "amorphous_ml.validate.aqs",
+    "amorphous_ml.validate.design",
 )
 
 

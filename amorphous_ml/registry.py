@@ -82,6 +82,11 @@ class ModelKind:
     #: optional semantic check of a validated section: ``check(system, section, key)`` raises ValueError
     #: with a message starting with the offending key below ``key`` (e.g. ``targets[0].foo: ...``)
     check: Callable | None = None
+    #: optional: ``inputs(system_name, system, section) -> [files]`` replaces the default training inputs
+    inputs: Callable | None = None
+    #: optional: ``system_generation(system_name, system, section) -> dict`` added to the generation params
+    #: (what a sampler needs from the system: potential, protocol settings, start files)
+    system_generation: Callable | None = None
 
     def accepts_checkpoint(self, kind: str) -> bool:
         return kind in (self.checkpoint_kinds or (self.name,))
@@ -301,8 +306,106 @@ AMSHORTCUT = ModelKind(
     check=_amden_check,
 )
 
+
+# ---------------------------------------------------------------------------------------------- GNN
+GNN_WORKFLOW_KEYS = frozenset({"kind", "enabled", "design", "refine"})
+GNN_SPLITS = ("train", "validation", "test", "heldout_rate", "heldout_composition")
+
+
+def gnn_split_samples(section: dict) -> list[str]:
+    """Every glass the GNN section names (train, validation, test, held-out), in order, once."""
+    split = section.get("split") or {}
+    return list(dict.fromkeys(s for part in GNN_SPLITS for s in split.get(part) or []))
+
+
+def gnn_design_start(section: dict) -> str:
+    """The labelled glass the design starts from: ``design.start``, else the first test glass, else the first
+    validation or training glass."""
+    d = section.get("design") or {}
+    if d.get("start"):
+        return d["start"]
+    split = section.get("split") or {}
+    for part in ("test", "validation", "train"):
+        if split.get(part):
+            return split[part][0]
+    raise ValueError("gnn: no glass to start the design from")
+
+
+def _gnn_inputs(system_name: str, system: dict, section: dict) -> list[str]:
+    names = gnn_split_samples(section)
+    start = gnn_design_start(section)
+    return [f"results/{system_name}/aqs/{s}.extxyz" for s in names + ([start] if start not in names else [])]
+
+
+def _gnn_requests(system: dict, section: dict) -> list[Request]:
+    """One designed structure: the start glass's composition and cooling rate, the design seed."""
+    start = gnn_design_start(section)
+    comp, tokens, _ = parse_sample(start)
+    conditions = conditions_from_tags(tokens, ["cooling_rate"], start)
+    return [Request.make(comp, conditions, int((section.get("design") or {}).get("seed", 4001)))]
+
+
+def _gnn_system_generation(system_name: str, system: dict, section: dict) -> dict:
+    keys = ("potential", "potential_dir", "aqs")
+    return {"system": {k: system[k] for k in keys if system.get(k) is not None},
+            "start_file": f"results/{system_name}/aqs/{gnn_design_start(section)}.extxyz"}
+
+
+def _gnn_check(system: dict, section: dict, key: str) -> None:
+    aqs = system.get("aqs") or {}
+    # strains outside aqs.label_strains fail at training with a message naming both (learn/gnn.py): test
+    # configs layered onto config.yaml change the label strains without touching this section
+    design = section.get("design") or {}
+    if float(design.get("strain", 0.05)) not in [float(x) for x in section.get("strains") or []]:
+        raise ValueError(f"{key}.design.strain: {design.get('strain', 0.05):g} is not one of strains "
+                         f"{section.get('strains')}")
+    quants = {f"q{float(q):g}" for q in design.get("quantiles", [0.5, 0.75, 0.9])}
+    for name in design.get("temperatures") or {}:
+        if name not in ({"max", "mean"} | quants):
+            raise ValueError(f"{key}.design.temperatures.{name}: not a target function (max, mean, "
+                             f"{', '.join(sorted(quants))})")
+    if not aqs:
+        raise ValueError(f"{key}: the gnn kind needs the system's aqs section (its labels)")
+
+
+def _gnn_train(inputs, out, work_dir, params: dict, species: Sequence[str], device: str = "cpu",
+               progress: bool = True, stop_after: int | None = None) -> dict:
+    from .learn.data import load_glasses
+    from .learn.gnn import train_gnn
+
+    params = {k: v for k, v in params.items() if k not in GNN_WORKFLOW_KEYS}
+    return train_gnn(load_glasses(inputs), out, work_dir, params, species, device=device, progress=progress,
+                     stop_after=stop_after)
+
+
+def _gnn_sample(model_path, composition: str, conditions: dict, seeds: Sequence[int], params: dict,
+                device: str = "cpu", work_dir=None, progress: bool = True, stop_after: int | None = None):
+    """Swap MC design from the start glass, one run per seed (the seed drives the Monte Carlo)."""
+    from .generate.swap_mc import run_design
+
+    frames, records = [], []
+    for seed in seeds:
+        design = dict(params.get("design") or {}, seed=int(seed))
+        wd = Path(work_dir or ".") / f"design_s{seed}"
+        frame, record = run_design(model_path, params["system"], params["start_file"], design, wd,
+                                   progress=progress, stop_after=stop_after, device=device)
+        frames.append(frame)
+        records.append(record)
+    return frames, {"designs": records}
+
+
+GNN = ModelKind(
+    name="gnn", schema="gnn",
+    description="attention GNN surrogate of per-atom ln(D2min) + GNN-guided swap Monte Carlo design "
+                "(learn/models/gnn.py, learn/gnn.py, generate/swap_mc.py)",
+    train=_gnn_train, sample=_gnn_sample, requests=_gnn_requests,
+    condition_names=lambda params: ["cooling_rate"],
+    workflow_keys=GNN_WORKFLOW_KEYS, generation_keys=("design",), check=_gnn_check, inputs=_gnn_inputs,
+    system_generation=_gnn_system_generation,
+)
+
 #: every model kind, by name
-KINDS: dict[str, ModelKind] = {k.name: k for k in (DM2, AMDEN, AMSHORTCUT)}
+KINDS: dict[str, ModelKind] = {k.name: k for k in (DM2, AMDEN, AMSHORTCUT, GNN)}
 
 
 # ----------------------------------------------------------------------------------- generic helpers
@@ -324,10 +427,14 @@ def training_params(name: str, section: dict) -> dict:
     return {k: v for k, v in section.items() if k not in kind.workflow_keys}
 
 
-def generation_params(name: str, section: dict) -> dict:
-    """The part of a model section its sampler reads (generation's params, part of its resume key)."""
+def generation_params(name: str, section: dict, system: dict | None = None, system_name: str | None = None) -> dict:
+    """The part of a model section its sampler reads (generation's params, part of its resume key), plus
+    what the kind takes from its system (``system_generation``) when ``system`` is given."""
     kind = section_kind(name, section)
-    return {k: section[k] for k in kind.generation_keys if k in section}
+    out = {k: section[k] for k in kind.generation_keys if k in section}
+    if kind.system_generation is not None and system is not None:
+        out.update(kind.system_generation(system_name, system, section))
+    return out
 
 
 def simulated_samples(system: dict) -> list[str]:
@@ -340,7 +447,9 @@ def simulated_samples(system: dict) -> list[str]:
 
 def training_inputs(system_name: str, system: dict, name: str, section: dict) -> list[str]:
     """The extxyz files a model trains on: ``dataset: <name>`` or the glasses of its compositions."""
-    section_kind(name, section)
+    kind = section_kind(name, section)
+    if kind.inputs is not None:
+        return kind.inputs(system_name, system, section)
     if section.get("dataset"):
         return [f"results/{system_name}/datasets/{section['dataset']}.extxyz"]
     comps = section.get("compositions") or system["compositions"]

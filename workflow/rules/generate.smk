@@ -14,7 +14,7 @@ rule generate_model:
         "results/{system}/benchmarks/generate_{model}/{sample}.tsv"
     params:
         kind=lambda w: model_section(w.system, w.model)["kind"],
-        gen=lambda w: as_json(registry.generation_params(w.model, model_section(w.system, w.model))),
+        gen=lambda w: as_json(registry.generation_params(w.model, model_section(w.system, w.model), system_config(w.system), w.system)),
         state=lambda w: f"results/{w.system}/generated/{w.model}/.state",  # resumable state, keyed by model hash
     threads: config["torch_threads"]
     priority: MODEL_CHAIN_PRIORITY

@@ -5,7 +5,9 @@ from __future__ import annotations
 from .amden import AMDEN, AMDENConfig
 from .amshortcut import AMShortcut, AMShortcutConfig
 from .dm2 import DM2Config, DM2Denoiser
+from .gnn import AttentionGNN, GNNConfig
 
-MODELS = {"dm2": DM2Denoiser, "amden": AMDEN, "amshortcut": AMShortcut}
+MODELS = {"dm2": DM2Denoiser, "amden": AMDEN, "amshortcut": AMShortcut, "gnn": AttentionGNN}
 
-__all__ = ["MODELS", "DM2Config", "DM2Denoiser", "AMDEN", "AMDENConfig", "AMShortcut", "AMShortcutConfig"]
+__all__ = ["MODELS", "DM2Config", "DM2Denoiser", "AMDEN", "AMDENConfig", "AMShortcut", "AMShortcutConfig",
+           "AttentionGNN", "GNNConfig"]
