@@ -1,0 +1,70 @@
+"""GlassVAE's dataset: NPT snapshots along one cooling trajectory (real LAMMPS, Mendelev Cu-Zr)."""
+
+import numpy as np
+import pytest
+
+from amorphous_ml.config import ConfigError, validate_config
+from amorphous_ml.io import read_structures
+
+
+def _dataset(**kw):
+    ds = dict(protocol="npt_snapshots", composition="Cu50Zr50", n_atoms=108, temperatures=[1000, 700], cooling_rate=50,
+              melt={"temperature": 2000})
+    ds.update(kw)
+    return ds
+
+
+def _config(ds):
+    return {"systems": {"cuzr": {"potential": "cuzr_mendelev", "compositions": ["Cu50Zr50"], "timestep_ps": 0.002,
+                                 "cooling_rates": [10], "datasets": {"glassvae": ds}}}}
+
+
+def test_snapshots_carry_energies_composition_and_the_temperature_they_were_taken_at(tmp_path):
+    from amorphous_ml.simulate.datasets import dataset_part, dataset_parts, part_params
+
+    cfg = validate_config(_config(_dataset(melt={"temperature": 2000, "nvt_ps": 1, "npt_ps": 1}, cooling_rate=200,
+                                           equilibrate_ps=1, snapshots_per_temperature=3, snapshot_every_ps=0.4)))
+    system = cfg["systems"]["cuzr"]
+    assert dataset_parts(system, "glassvae") == ["trajectory"]  # one sequential part
+    out = tmp_path / "trajectory.extxyz"
+    dataset_part("cuzr", part_params(system, "glassvae", "trajectory"), out, tmp_path / "logs")
+    frames = read_structures(out)
+    assert len(frames) == 6
+    assert [a.info["temperature_K"] for a in frames] == [1000.0] * 3 + [700.0] * 3
+    assert [a.info["sample"] for a in frames] == [f"glassvae_{i:04d}" for i in range(6)]
+    assert all(a.info["protocol"] == "npt_snapshots" for a in frames)
+    for a in frames:
+        assert a.get_chemical_symbols().count("Cu") == 54 and len(a) == 108
+        e = a.get_potential_energy() / len(a)
+        assert -5.2 < e < -4.4  # Mendelev Cu50Zr50: about -4.85 eV/atom near T_g
+        # a minimised snapshot lies below the thermal one by about 3/2 k_B T per atom
+        excess = e - a.info["inherent_energy"] / len(a)
+        kt = 8.617e-5 * a.info["temperature_K"]
+        assert 0.5 * kt < excess < 3.0 * kt
+        assert 6.0 < a.get_masses().sum() / 6.022e23 / (a.get_volume() * 1e-24) < 8.0  # NPT density g/cm^3
+    # snapshots of one temperature are different configurations
+    assert np.abs(frames[0].positions - frames[1].positions).max() > 0.1
+    assert all(a.info["dataset"] == "glassvae" and "code_version" in a.info for a in frames)
+
+
+def test_dataset_config_rejects_a_missing_temperature_list_and_an_unknown_protocol():
+    with pytest.raises(ConfigError, match="temperatures"):
+        validate_config(_config({"protocol": "npt_snapshots", "cooling_rate": 10}))
+    with pytest.raises(ConfigError, match="cooling_rate"):
+        validate_config(_config({"protocol": "npt_snapshots", "temperatures": [900]}))
+    with pytest.raises(ConfigError, match="melt.temperature"):
+        validate_config(_config(_dataset(cooling_rate=10, melt={"temperature": 900})))
+    with pytest.raises(ConfigError, match="protocol"):
+        validate_config(_config(_dataset(protocol="teleport")))
+    with pytest.raises(ConfigError, match="snapshots_per_temperature"):
+        validate_config(_config(_dataset(snapshots_per_temperature=0)))
+
+
+def test_a_glassvae_composition_the_decoded_atom_count_cannot_hold_is_a_config_error():
+    ds = _dataset(cooling_rate=10)
+    cfg = _config(ds)
+    cfg["systems"]["cuzr"]["models"] = {"glassvae": {"dataset": "glassvae", "generation": {"composition": "Cu64Zr36"}}}
+    with pytest.raises(ConfigError, match="models.glassvae.*Cu64Zr36.*108"):
+        validate_config(cfg)
+    cfg["systems"]["cuzr"]["models"]["glassvae"]["generation"]["composition"] = "Cu1Zr2"  # 36 units of 3
+    validate_config(cfg)
