@@ -32,6 +32,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/properties.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/aqs.smk"
+include: "workflow/rules/glassvae.smk"
 
 
 # Cheap table and plot jobs stay on the submitting host when running under a cluster executor.
@@ -44,6 +45,7 @@ localrules:
     plot_structure,
     plot_parity,
     validate,
+    glassvae_table,
 
 
 rule all:
@@ -52,3 +54,4 @@ rule all:
         [f"results/{system}/{table}.csv" for system in config["systems"] for table in ("fracture", "elastic")],
         rules.validate.input,
         [target for system in config["systems"] for target in aqs_targets(system)],
+        [target for system in config["systems"] for target in glassvae_targets(system)],

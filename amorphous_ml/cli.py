@@ -27,6 +27,7 @@ STAGE_MODULES = (
     "amorphous_ml.validate.labels",
     "amorphous_ml.simulate.aqs",
     "amorphous_ml.validate.aqs",
+    "amorphous_ml.learn.glassvae_cli",
 )
 
 

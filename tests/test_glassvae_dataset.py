@@ -1,4 +1,4 @@
-"""GlassVAE's dataset: NPT snapshots along one cooling trajectory (real LAMMPS, Mendelev Cu-Zr)."""
+"""GlassVAE's dataset: NPT snapshots along independent cooling trajectories (real LAMMPS, Mendelev Cu-Zr)."""
 
 import numpy as np
 import pytest
@@ -23,15 +23,22 @@ def test_snapshots_carry_energies_composition_and_the_temperature_they_were_take
     from amorphous_ml.simulate.datasets import dataset_part, dataset_parts, part_params
 
     cfg = validate_config(_config(_dataset(melt={"temperature": 2000, "nvt_ps": 1, "npt_ps": 1}, cooling_rate=200,
-                                           equilibrate_ps=1, snapshots_per_temperature=3, snapshot_every_ps=0.4)))
+                                           equilibrate_ps=1, snapshots_per_temperature=3, snapshot_every_ps=0.4,
+                                           trajectories=2, seed=7)))
     system = cfg["systems"]["cuzr"]
-    assert dataset_parts(system, "glassvae") == ["trajectory"]  # one sequential part
-    out = tmp_path / "trajectory.extxyz"
-    dataset_part("cuzr", part_params(system, "glassvae", "trajectory"), out, tmp_path / "logs")
-    frames = read_structures(out)
-    assert len(frames) == 6
-    assert [a.info["temperature_K"] for a in frames] == [1000.0] * 3 + [700.0] * 3
-    assert [a.info["sample"] for a in frames] == [f"glassvae_{i:04d}" for i in range(6)]
+    assert system["datasets"]["glassvae"]["samples"] == 12  # trajectories x temperatures x snapshots
+    assert dataset_parts(system, "glassvae") == ["p0000", "p0001"]  # one sequential part per trajectory
+    parts = []
+    for k, part in enumerate(("p0000", "p0001")):
+        out = tmp_path / f"{part}.extxyz"
+        dataset_part("cuzr", part_params(system, "glassvae", part), out, tmp_path / "logs" / part)
+        parts.append(read_structures(out))
+    frames = parts[0] + parts[1]
+    assert len(parts[0]) == len(parts[1]) == 6
+    assert [a.info["temperature_K"] for a in parts[1]] == [1000.0] * 3 + [700.0] * 3
+    assert [a.info["sample"] for a in frames] == [f"glassvae_{i:04d}" for i in range(12)]
+    assert [a.info["seed"] for a in frames] == [7] * 6 + [8] * 6  # each trajectory its own seed
+    assert [a.info["trajectory"] for a in frames] == [0] * 6 + [1] * 6
     assert all(a.info["protocol"] == "npt_snapshots" for a in frames)
     for a in frames:
         assert a.get_chemical_symbols().count("Cu") == 54 and len(a) == 108
@@ -42,8 +49,9 @@ def test_snapshots_carry_energies_composition_and_the_temperature_they_were_take
         kt = 8.617e-5 * a.info["temperature_K"]
         assert 0.5 * kt < excess < 3.0 * kt
         assert 6.0 < a.get_masses().sum() / 6.022e23 / (a.get_volume() * 1e-24) < 8.0  # NPT density g/cm^3
-    # snapshots of one temperature are different configurations
+    # snapshots of one temperature are different configurations, and the two trajectories are different glasses
     assert np.abs(frames[0].positions - frames[1].positions).max() > 0.1
+    assert abs(parts[0][-1].info["inherent_energy"] - parts[1][-1].info["inherent_energy"]) > 1e-3
     assert all(a.info["dataset"] == "glassvae" and "code_version" in a.info for a in frames)
 
 

@@ -173,7 +173,8 @@ def test_generated_structures_carry_the_composition_and_refine_without_close_pai
     assert rep["mode"] == "window"
     for atoms in prior + window:
         assert atoms.get_chemical_symbols().count("Cu") == 12 and len(atoms) == 32
-    refined = refine_structure(window[0], "cuzr_mendelev", nvt_ps=0.02, npt_ps=0.02, min_distance=1.8, seed=3,
+    refined = refine_structure(window[0], "cuzr_mendelev", temperature=300.0, nvt_ps=0.02, npt_ps=0.02,
+                               pressure_bar=0.0, min_distance=1.8, seed=3,
                                log_path=tmp_path / "refine.log")
     i, j, d = NeighborList(cutoff=1.8, full_list=False).compute(
         points=refined.positions, box=refined.cell[:], periodic=True, quantities="ijd")

@@ -5,7 +5,7 @@ L = w_node CE + w_position |dx|^2 + w_edge_distance (d - d')^2 + w_edge_directio
     + w_volume (log V - log V')^2 + beta_kl KL + w_rdf |g - g'|^2,
 every atom-wise term on the decoded slots matched to the true atoms (Hungarian, up to a translation).
 
-Held-out snapshots: the last ``val_fraction`` of each temperature's trajectory (contiguous in time),
+Held-out snapshots: the last ``val_fraction`` of each trajectory's run at each temperature (contiguous in time),
 not a random subset: neighbouring MD snapshots are correlated, so a random split would leak.
 """
 
@@ -63,11 +63,11 @@ def snapshot_items(frames: Sequence[ase.Atoms], species: Sequence[str], energy_l
 
 
 def split_by_trajectory(frames: Sequence[ase.Atoms], val_fraction: float) -> tuple[list[int], list[int]]:
-    """Hold out the last ``val_fraction`` of each trajectory (frames grouped by ``temperature_K`` info, time
-    order = ``snapshot`` info or file order)."""
+    """Hold out the last ``val_fraction`` of each run of snapshots (frames grouped by trajectory, info
+    ``trajectory`` or ``seed``, and ``temperature_K``; time order = ``snapshot`` info or file order)."""
     groups = defaultdict(list)
-    for k, a in enumerate(frames):
-        groups[a.info.get("temperature_K", a.info.get("temperature"))].append(k)
+    for k, a in enumerate(frames):  # one run of snapshots: a trajectory (its seed) at one temperature
+        groups[(a.info.get("trajectory", a.info.get("seed")), a.info.get("temperature_K", a.info.get("temperature")))].append(k)
     tr, va = [], []
     for _, idx in sorted(groups.items(), key=lambda kv: str(kv[0])):
         idx = sorted(idx, key=lambda k: (frames[k].info.get("snapshot", k), k))
@@ -95,7 +95,7 @@ def glassvae_loss_terms(model: GlassVAE, batch: Batch, gen: torch.Generator | No
         raise ValueError(f"the model decodes {n} atoms; snapshots have {sorted(set(batch.counts))}")
     graph = build_graph(batch.positions, batch.species, batch.cells, batch.batch, c.cutoff, batch.counts)
     enc = model.encode(graph)
-    z, kl = model.latent(enc, gen)
+    z, kl_dims = model.latent_terms(enc, gen)
     z_energy = z if (gen is None or c.energy_input == "sample") else model.latent(enc, None)[0]
     dec = model.decode(z)
     B = batch.num_graphs
@@ -147,7 +147,12 @@ def glassvae_loss_terms(model: GlassVAE, batch: Batch, gen: torch.Generator | No
     v_stats = c.extra.get("logvol_stats", {"mean": 0.0, "std": 1.0})
     logv = torch.log(torch.abs(torch.det(batch.cells)))
     terms["volume"] = ((dec["logvol"] - (logv - v_stats["mean"]) / v_stats["std"]) ** 2).mean()
-    terms["kl"] = kl.mean()
+    terms["kl"] = kl_dims.sum(dim=1).mean()  # nats per structure (reported)
+    # penalised KL: free bits per latent dimension (batch mean), weighted by the warm-up's beta
+    kl_pen = kl_dims.mean(dim=0)
+    if c.free_bits > 0:
+        kl_pen = torch.clamp(kl_pen, min=c.free_bits)
+    terms["kl_penalised"] = kl_pen.sum()
     if c.rdf_loss or details:
         counts = batch.counts
         pos_dec = torch.einsum("bnk,bkl->bnl", dec["frac"], batch.cells).reshape(-1, 3)
@@ -158,7 +163,7 @@ def glassvae_loss_terms(model: GlassVAE, batch: Batch, gen: torch.Generator | No
         terms["rdf"] = ((g_dec - g_true) ** 2).mean()
     weights = {"node": c.w_node, "position": c.w_position, "edge_distance": c.w_edge_distance,
                "edge_direction": c.w_edge_direction, "energy": c.w_energy, "volume": c.w_volume,
-               "kl": c.beta_kl, "rdf": c.w_rdf if c.rdf_loss else 0.0}
+               "kl_penalised": model.kl_weight(), "rdf": c.w_rdf if c.rdf_loss else 0.0}
     # the detached energy head still learns in the no-energy-loss ablation (it cannot shape the latent)
     terms["total"] = sum(weights[k] * terms[k] for k in weights if k in terms)
     if details:
@@ -170,6 +175,8 @@ def glassvae_loss_terms(model: GlassVAE, batch: Batch, gen: torch.Generator | No
 
 def make_glassvae_loss():
     def loss_fn(model, batch: Batch, gen: torch.Generator) -> torch.Tensor:
+        if model.training:  # one call per optimiser step: the KL warm-up's clock
+            model.train_step += 1
         return glassvae_loss_terms(model, batch, gen if model.training else None)["total"]
 
     return loss_fn

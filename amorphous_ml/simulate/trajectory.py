@@ -1,4 +1,5 @@
-"""NPT trajectory snapshots around T_g (GlassVAE's data set): one cooling trajectory, sampled at each temperature.
+"""NPT trajectory snapshots around T_g (GlassVAE's data set): one cooling trajectory, sampled at each temperature
+(a dataset of protocol ``npt_snapshots`` has ``trajectories`` of them, one part each: simulate/datasets.py).
 
 Protocol (Chen et al., REFERENCE.md section 4; sizes from the config): random packing -> minimise ->
 hold at the melt temperature (NVT ``melt.nvt_ps``, NPT ``melt.npt_ps``) -> cool at ``cooling_rate`` (K/ps)
@@ -81,7 +82,7 @@ def npt_snapshots(system_name: str, system: dict, dataset_name: str, ds: dict, o
                 atoms.calc = SinglePointCalculator(atoms, energy=float(row[1]))
                 snap = len(frames)
                 atoms.info.update(provenance(seed=seed, params=params, potential_files=potfiles,
-                                             lammps_version=settings.version))
+                                             lammps_version=result.version or None))
                 atoms.info.update(
                     dataset=dataset_name, sample=f"{dataset_name}_{temp:g}K_{idx:05d}", seed=seed,
                     n_atoms=len(atoms), composition=composition, system=system_name, temperature_K=temp,

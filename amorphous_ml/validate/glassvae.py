@@ -86,7 +86,8 @@ def glassvae_table(models: dict, dataset, refined, potential: str, log_dir, n_re
     minimised = []
     with tempfile.TemporaryDirectory() as tmp:
         for k in pick:
-            minimised.append(refine_structure(held[k], potential, nvt_ps=0.0, npt_ps=0.0, seed=int(k) + 1,
+            minimised.append(refine_structure(held[k], potential, temperature=300.0, nvt_ps=0.0, npt_ps=0.0,
+                                              pressure_bar=0.0, min_distance=1.0, seed=int(k) + 1,
                                               log_path=Path(log_dir) / f"reference_{k}.lammps.log",
                                               data_out=Path(tmp) / f"{k}.data"))
     g_min_each = rdf_of(minimised, c.rdf_bins, c.rdf_max, c.rdf_sigma)

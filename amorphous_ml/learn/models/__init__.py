@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .amden import AMDEN, AMDENConfig
 from .dm2 import DM2Config, DM2Denoiser
+from .glassvae import GlassVAE, GlassVAEConfig
 
-MODELS = {"dm2": DM2Denoiser, "amden": AMDEN}
+MODELS = {"dm2": DM2Denoiser, "amden": AMDEN, "glassvae": GlassVAE}
 
-__all__ = ["MODELS", "DM2Config", "DM2Denoiser", "AMDEN", "AMDENConfig"]
+__all__ = ["MODELS", "DM2Config", "DM2Denoiser", "AMDEN", "AMDENConfig", "GlassVAE", "GlassVAEConfig"]

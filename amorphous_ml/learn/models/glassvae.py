@@ -73,6 +73,11 @@ class GlassVAEConfig:
     w_volume: float = 0.1
     w_rdf: float = 1.0
     beta_kl: float = 1.0e-3
+    #: KL annealing: beta ramps linearly from 0 to beta_kl over this many training steps (0: no warm-up)
+    kl_warmup_steps: int = 0
+    #: free bits (Kingma et al. 2016): the batch-mean KL of each latent dimension is not penalised below this
+    #: many nats, so the encoder can keep a little information per dimension at no cost (0: off)
+    free_bits: float = 0.0
     edge_cutoff: float = 3.5
     rdf_bins: int = 50
     rdf_max: float = 6.0
@@ -147,10 +152,10 @@ class EdgeBlock(nn.Module):
 
 
 def _kl_normal(mu_q, logvar_q, mu_p=None, logvar_p=None) -> torch.Tensor:
-    """KL(q || p) per structure, summed over latent dimensions (p = N(0, I) when not given)."""
+    """KL(q || p) per structure and latent dimension (B, D) (p = N(0, I) when not given)."""
     if mu_p is None:
-        return -0.5 * torch.sum(1 + logvar_q - mu_q ** 2 - logvar_q.exp(), dim=1)
-    return 0.5 * torch.sum(logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1, dim=1)
+        return -0.5 * (1 + logvar_q - mu_q ** 2 - logvar_q.exp())
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
 
 
 class GlassVAE(nn.Module):
@@ -179,6 +184,8 @@ class GlassVAE(nn.Module):
             self.decoder[-1].bias.zero_()
         self.template = nn.Parameter(torch.as_tensor(_grid_template(n, c.template_seed), dtype=torch.float32))
         self.energy_head = _mlp([c.z_dim, c.hidden, c.hidden, 1])
+        #: training steps taken (the KL warm-up's clock; saved with the weights, so a resumed run continues it)
+        self.register_buffer("train_step", torch.zeros((), dtype=torch.long))
 
     def config(self) -> dict:
         return asdict(self.cfg)
@@ -213,6 +220,11 @@ class GlassVAE(nn.Module):
 
     def latent(self, enc: dict, gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """z (B, z_dim) and the KL per structure; ``gen`` None: posterior means (deterministic)."""
+        z, kl = self.latent_terms(enc, gen)
+        return z, kl.sum(dim=1)
+
+    def latent_terms(self, enc: dict, gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """z (B, z_dim) and the KL per structure and latent dimension (B, z_dim)."""
         def draw(mu, logvar):
             if gen is None:
                 return mu
@@ -227,7 +239,14 @@ class GlassVAE(nn.Module):
         logvar_e = logvar_e.clamp(-10, 10)
         mu_p, logvar_p = self.edge_prior_params(z_g)
         z_e = draw(mu_e, logvar_e)
-        return torch.cat([z_g, z_e], dim=1), kl + _kl_normal(mu_e, logvar_e, mu_p, logvar_p)
+        return torch.cat([z_g, z_e], dim=1), torch.cat([kl, _kl_normal(mu_e, logvar_e, mu_p, logvar_p)], dim=1)
+
+    def kl_weight(self) -> float:
+        """beta of the current training step (linear warm-up over ``kl_warmup_steps``)."""
+        c = self.cfg
+        if c.kl_warmup_steps <= 0:
+            return c.beta_kl
+        return c.beta_kl * min(1.0, float(self.train_step) / c.kl_warmup_steps)
 
     def embed_structures(self, graph: Graph) -> torch.Tensor:
         """Posterior-mean latent of each structure (B, z_dim)."""
