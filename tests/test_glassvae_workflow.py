@@ -1,31 +1,27 @@
-"""GlassVAE through the real workflow: dataset (LAMMPS) -> train -> generate (prior, window) -> refine -> table."""
+"""GlassVAE through the real workflow: dataset (two LAMMPS trajectories) -> train -> generate (prior, window) -> refine
+-> table."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import TINY, run_snakemake
+from conftest import TINY, models_off, run_snakemake
 
+_SMALL = {"hidden": 16, "latent_dim": 8, "decoder_hidden": 32, "kl_warmup_steps": 3, "free_bits": 0.05,
+          "training": {"steps": 6, "batch_size": 2, "val_every": 3, "checkpoint_every": 3}}
 OVERLAY = {
-    "systems": {"cuzr": {
-        "datasets": {"glassvae": {
-            "protocol": "npt_snapshots", "composition": "Cu50Zr50", "n_atoms": 32, "temperatures": [1000, 700],
-            "melt": {"temperature": 2000, "nvt_ps": 1, "npt_ps": 1}, "cooling_rate": 500, "equilibrate_ps": 0.5,
-            "snapshots_per_temperature": 5, "snapshot_every_ps": 0.2}},
-        "models": {
-            "glassvae": {"kind": "glassvae", "dataset": "glassvae", "hidden": 16, "latent_dim": 8,
-                         "edge_latent_dim": 4, "edge_hidden": 16, "edge_layers": 1, "decoder_hidden": 32,
-                         "training": {"steps": 6, "batch_size": 2, "val_every": 3, "checkpoint_every": 3},
-                         "generation": {"samples": 1, "modes": ["prior", "window"], "steps": 10}},
-            "glassvae_single": {"kind": "glassvae", "dataset": "glassvae", "hierarchical": False, "hidden": 16,
-                                "latent_dim": 8, "decoder_hidden": 32,
-                                "training": {"steps": 6, "batch_size": 2, "val_every": 3, "checkpoint_every": 3},
-                                "generation": {"samples": 1, "modes": ["window"], "steps": 10}},
-            # configs merge recursively: switch off the default config's other models
-            "dm2": {"enabled": False}, "glassvae_no_rdf": {"enabled": False}, "glassvae_no_energy": {"enabled": False},
-        },
-    }},
+    "datasets": {"glassvae": {
+        "protocol": "npt_snapshots", "composition": "Cu50Zr50", "n_atoms": 32, "temperatures": [1000, 700],
+        "trajectories": 2, "melt": {"temperature": 2000, "nvt_ps": 1, "npt_ps": 1}, "cooling_rate": 500,
+        "equilibrate_ps": 0.5, "snapshots_per_temperature": 3, "snapshot_every_ps": 0.2}},
+    "models": {
+        "glassvae": {"kind": "glassvae", "dataset": "glassvae", "edge_latent_dim": 4, "edge_hidden": 16,
+                     "edge_layers": 1, **_SMALL,
+                     "generation": {"samples": 1, "modes": ["prior", "window"], "steps": 10}},
+        "glassvae_single": {"kind": "glassvae", "dataset": "glassvae", "hierarchical": False, **_SMALL,
+                            "generation": {"samples": 1, "modes": ["window"], "steps": 10}},
+    },
 }
 
 
@@ -36,7 +32,9 @@ def test_glassvae_table_is_a_workflow_target_with_heldout_and_generated_rows(tmp
     from amorphous_ml.io import read_structure
 
     cfg = yaml.safe_load(TINY.read_text())  # one file: a second --configfile replaces the first
-    cfg["systems"]["cuzr"].update(OVERLAY["systems"]["cuzr"])
+    cuzr = cfg["systems"]["cuzr"]
+    cuzr["datasets"] = OVERLAY["datasets"]
+    cuzr["models"] = {**models_off(), **OVERLAY["models"]}  # configs merge recursively: the others switched off
     overlay = tmp_path / "glassvae.yaml"
     overlay.write_text(yaml.safe_dump(cfg))
     run_snakemake(tmp_path, "results/cuzr/glassvae.csv", "--configfile", str(overlay))

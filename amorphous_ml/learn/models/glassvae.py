@@ -78,6 +78,10 @@ class GlassVAEConfig:
     #: free bits (Kingma et al. 2016): the batch-mean KL of each latent dimension is not penalised below this
     #: many nats, so the encoder can keep a little information per dimension at no cost (0: off)
     free_bits: float = 0.0
+    #: BN-VAE (Zhu et al. 2020): batch-normalise the posterior means to standard deviation ``latent_batchnorm``
+    #: over the batch (running statistics at evaluation), so the batch-mean KL of every dimension is at least
+    #: latent_batchnorm^2 / 2 and the encoder cannot give every structure the same mean (0: off)
+    latent_batchnorm: float = 0.0
     edge_cutoff: float = 3.5
     rdf_bins: int = 50
     rdf_max: float = 6.0
@@ -172,6 +176,11 @@ class GlassVAE(nn.Module):
         self.layers = nn.ModuleList([MessageLayer(c.hidden, c.num_rbf) for _ in range(c.num_layers)])
         self.to_mu = nn.Linear(c.hidden, c.latent_dim)
         self.to_logvar = nn.Linear(c.hidden, c.latent_dim)
+        if c.latent_batchnorm > 0:
+            # eps far below BatchNorm's 1e-5: an untrained encoder's means differ between glasses by ~1e-4
+            # (variance ~1e-8), which eps = 1e-5 would flatten instead of normalise
+            self.mu_norm = nn.BatchNorm1d(c.latent_dim, affine=False, eps=1e-12)
+            self.mu_shift = nn.Parameter(torch.zeros(c.latent_dim))
         if c.hierarchical:
             self.edge_in = nn.Linear(c.num_rbf + ns * ns, c.edge_hidden)
             self.edge_blocks = nn.ModuleList([EdgeBlock(c.edge_hidden) for _ in range(c.edge_layers)])
@@ -203,7 +212,7 @@ class GlassVAE(nn.Module):
         for layer in self.layers:
             h = layer(h, graph.edge_index, rbf)
         pooled = _segment_mean(h, graph.batch, graph.num_graphs)
-        out = {"mu": self.to_mu(pooled), "logvar": self.to_logvar(pooled).clamp(-10, 10)}
+        out = {"mu": self._norm_mu(self.to_mu(pooled)), "logvar": self.to_logvar(pooled).clamp(-10, 10)}
         if c.hierarchical:
             i, j = graph.edge_index
             ns = len(c.species)
@@ -213,6 +222,17 @@ class GlassVAE(nn.Module):
                 a = block(a)
             out["s"] = _segment_mean(a, graph.batch[i], graph.num_graphs)
         return out
+
+    def _norm_mu(self, mu: torch.Tensor) -> torch.Tensor:
+        """BN-VAE's normalised posterior means (batch statistics in training, running ones otherwise)."""
+        c = self.cfg
+        if c.latent_batchnorm <= 0:
+            return mu
+        bn = self.mu_norm
+        batch_stats = self.training and mu.shape[0] > 1
+        normed = torch.nn.functional.batch_norm(mu, bn.running_mean, bn.running_var, training=batch_stats,
+                                                momentum=bn.momentum, eps=bn.eps)
+        return c.latent_batchnorm * normed + self.mu_shift
 
     def edge_prior_params(self, z_g: torch.Tensor):
         mu, logvar = self.edge_prior(z_g).chunk(2, dim=1)
