@@ -236,10 +236,25 @@ def train_glassvae(frames: Sequence[ase.Atoms], out_model, work_dir, params: dic
                     work_dir, device=device, progress=progress, stop_after=stop_after)
     if history["step"] and history["step"][-1] >= tcfg.steps:
         model.eval()
+        _calibrate(model, [items[k] for k in tr], device)
         model.cfg.extra["posterior_bank"] = _posterior_bank(model, [items[k] for k in tr], tcfg, device)
         save_model(out_model, model, "glassvae")
         write_json(Path(out_model).with_suffix(".history.json"), history)
     return history
+
+
+@torch.no_grad()
+def _calibrate(model: GlassVAE, items, device) -> None:
+    """BN-VAE's statistics from the whole training set under the final weights (no-op without it)."""
+    if model.cfg.latent_batchnorm <= 0:
+        return
+    dtype = next(model.parameters()).dtype
+    raw = []
+    for s in range(0, len(items), 32):
+        batch = collate(items[s:s + 32], dtype, device)
+        graph = build_graph(batch.positions, batch.species, batch.cells, batch.batch, model.cutoff, batch.counts)
+        raw.append(model.encode(graph)["mu_raw"])
+    model.calibrate_latent_norm(torch.cat(raw))
 
 
 @torch.no_grad()

@@ -212,7 +212,8 @@ class GlassVAE(nn.Module):
         for layer in self.layers:
             h = layer(h, graph.edge_index, rbf)
         pooled = _segment_mean(h, graph.batch, graph.num_graphs)
-        out = {"mu": self._norm_mu(self.to_mu(pooled)), "logvar": self.to_logvar(pooled).clamp(-10, 10)}
+        raw = self.to_mu(pooled)
+        out = {"mu": self._norm_mu(raw), "mu_raw": raw, "logvar": self.to_logvar(pooled).clamp(-10, 10)}
         if c.hierarchical:
             i, j = graph.edge_index
             ns = len(c.species)
@@ -233,6 +234,16 @@ class GlassVAE(nn.Module):
         normed = torch.nn.functional.batch_norm(mu, bn.running_mean, bn.running_var, training=batch_stats,
                                                 momentum=bn.momentum, eps=bn.eps)
         return c.latent_batchnorm * normed + self.mu_shift
+
+    @torch.no_grad()
+    def calibrate_latent_norm(self, raw_means: torch.Tensor) -> None:
+        """Set the normalisation's statistics to those of ``raw_means`` (N, latent_dim), the un-normalised
+        posterior means of the training set under the final weights ("precise BN"): the running averages
+        collected during training lag weights that changed, and a lag here would shift every latent."""
+        if self.cfg.latent_batchnorm <= 0:
+            return
+        self.mu_norm.running_mean.copy_(raw_means.mean(dim=0))
+        self.mu_norm.running_var.copy_(raw_means.var(dim=0, unbiased=False))
 
     def edge_prior_params(self, z_g: torch.Tensor):
         mu, logvar = self.edge_prior(z_g).chunk(2, dim=1)
