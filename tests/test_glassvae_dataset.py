@@ -76,3 +76,25 @@ def test_a_glassvae_composition_the_decoded_atom_count_cannot_hold_is_a_config_e
         validate_config(cfg)
     cfg["systems"]["cuzr"]["models"]["glassvae"]["generation"]["composition"] = "Cu1Zr2"  # 36 units of 3
     validate_config(cfg)
+
+
+@pytest.mark.parametrize("section,match", [
+    ({"latent_batchnorm": -1.0}, r"models\.glassvae\.latent_batchnorm"),
+    ({"free_bits": "many"}, r"models\.glassvae\.free_bits"),
+    ({"generation": {"energy_window": [-4.8, -4.9]}}, r"models\.glassvae\.generation\.energy_window.*empty"),
+    ({"generation": {"modes": ["posterior"]}}, r"models\.glassvae\.generation\.modes"),
+    ({"dataset": "nowhere"}, r"models\.glassvae\.dataset.*'nowhere'"),
+])
+def test_a_bad_glassvae_section_is_a_one_line_error_naming_the_key(section, match):
+    cfg = _config(_dataset(cooling_rate=10))
+    cfg["systems"]["cuzr"]["models"] = {"glassvae": {"dataset": "glassvae", **section}}
+    with pytest.raises(ConfigError, match=match) as err:
+        validate_config(cfg)
+    assert "\n" not in str(err.value)
+
+
+def test_glassvae_trains_only_on_npt_snapshots():
+    cfg = _config({"protocol": "melt_quench", "cooling_rate": 10, "samples": 2})
+    cfg["systems"]["cuzr"]["models"] = {"glassvae": {"dataset": "glassvae"}}
+    with pytest.raises(ConfigError, match=r"models\.glassvae\.dataset: GlassVAE trains on NPT snapshots"):
+        validate_config(cfg)
