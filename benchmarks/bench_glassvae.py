@@ -36,7 +36,8 @@ def _refined_energies(frames, targets, refine: dict) -> dict:
     e, pred = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for k, atoms in enumerate(frames):
-            r = refine_structure(atoms, "cuzr_mendelev", nvt_ps=refine["nvt_ps"], npt_ps=refine["npt_ps"],
+            r = refine_structure(atoms, "cuzr_mendelev", temperature=refine["temperature"], nvt_ps=refine["nvt_ps"],
+                                 npt_ps=refine["npt_ps"], pressure_bar=refine["pressure_bar"],
                                  min_distance=refine["min_distance"], seed=k + 1, log_path=f"{tmp}/{k}.log")
             e.append(r.get_potential_energy() / len(r))
             pred.append(atoms.info["energy_pred_eV_per_atom"])

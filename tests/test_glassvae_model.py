@@ -171,6 +171,8 @@ def test_generated_structures_carry_the_composition_and_refine_without_close_pai
     window, rep = generate_glassvae(tmp_path / "m.pt", 2, {"energy_min": e0 - 0.01, "energy_max": e0 + 0.01},
                                     {"steps": 50}, seed=11, symbols=symbols)
     assert rep["mode"] == "window"
+    # the energy head's prediction for the steered latents lies in the window (L(z) on the head's own scale)
+    assert all(e0 - 0.01 - 1e-6 <= a.info["energy_pred_eV_per_atom"] <= e0 + 0.01 + 1e-6 for a in window)
     for atoms in prior + window:
         assert atoms.get_chemical_symbols().count("Cu") == 12 and len(atoms) == 32
     refined = refine_structure(window[0], "cuzr_mendelev", temperature=300.0, nvt_ps=0.02, npt_ps=0.02,

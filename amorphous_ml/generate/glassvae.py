@@ -28,14 +28,20 @@ __all__ = ["steer_to_window", "decode_structures", "generate_glassvae", "resolve
 
 def steer_to_window(model: GlassVAE, z0: torch.Tensor, e_min: float, e_max: float, steps: int = 200,
                     lr: float = 0.05, lam: float = 1e-3) -> torch.Tensor:
-    """Gradient steps on z of the paper's L(z) (energies in eV/atom). Returns the optimised z."""
+    """Gradient steps on z of the paper's L(z) (window in eV/atom). Returns the optimised z.
+
+    The window violations are measured in units of the training energies' standard deviation (the energy
+    head's own scale): in eV/atom a violation of a few meV squares to ~1e-5, and lambda |z|^2 (~0.02 for
+    lambda 1e-3) would then only shrink z towards the prior mean instead of steering it into the window."""
+    scale = float(model.cfg.extra.get("energy_stats", {}).get("std", 1.0))
+    e_min, e_max = e_min / scale, e_max / scale
     z = z0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     for p in model.parameters():
         p.requires_grad_(False)
     try:
         for _ in range(steps):
-            e = model.predict_energy(z)
+            e = model.predict_energy(z) / scale
             loss = (torch.clamp(e_min - e, min=0) ** 2 + torch.clamp(e - e_max, min=0) ** 2).sum() \
                 + lam * (z ** 2).sum()
             opt.zero_grad()

@@ -25,6 +25,8 @@ rule glassvae_table:
         report("results/{system}/glassvae.csv", caption="../report/glassvae_table.rst", category="GlassVAE"),
     log:
         "logs/{system}/glassvae_table.log",
+    benchmark:
+        "results/{system}/benchmarks/glassvae_table.tsv"
     params:
         names=lambda w: " ".join(glassvae_models(w.system)),
         potential=lambda w: system_config(w.system)["potential"],
