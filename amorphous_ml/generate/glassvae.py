@@ -27,14 +27,18 @@ __all__ = ["steer_to_window", "decode_structures", "generate_glassvae", "resolve
 
 
 def steer_to_window(model: GlassVAE, z0: torch.Tensor, e_min: float, e_max: float, steps: int = 200,
-                    lr: float = 0.05, lam: float = 1e-3) -> torch.Tensor:
+                    lr: float = 0.05, lam: float = 1e-3, margin: float = 0.0) -> torch.Tensor:
     """Gradient steps on z of the paper's L(z) (window in eV/atom). Returns the optimised z.
 
     The window violations are measured in units of the training energies' standard deviation (the energy
     head's own scale): in eV/atom a violation of a few meV squares to ~1e-5, and lambda |z|^2 (~0.02 for
-    lambda 1e-3) would then only shrink z towards the prior mean instead of steering it into the window."""
+    lambda 1e-3) would then only shrink z towards the prior mean instead of steering it into the window.
+    ``margin`` (a fraction of the window's width) moves both hinges inwards: the hinges of L(z) vanish at
+    the window's edge, where lambda |z|^2 then holds z just outside it.
+    """
     scale = float(model.cfg.extra.get("energy_stats", {}).get("std", 1.0))
-    e_min, e_max = e_min / scale, e_max / scale
+    inset = margin * (e_max - e_min)
+    e_min, e_max = (e_min + inset) / scale, (e_max - inset) / scale
     z = z0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     for p in model.parameters():
@@ -119,7 +123,7 @@ def generate_glassvae(model_path, n_samples: int, targets: dict | None, params: 
         with torch.no_grad():
             report["energy_pred_start"] = model.predict_energy(z).tolist()
         z = steer_to_window(model, z, e_min, e_max, int(params.get("steps", 200)), float(params.get("lr", 0.05)),
-                            float(params.get("lam", 1e-3)))
+                            float(params.get("lam", 1e-3)), float(params.get("margin", 0.0)))
         report.update(energy_min=e_min, energy_max=e_max)
     frames = decode_structures(model, z, symbols)
     for atoms, s, st in zip(frames, seeds, starts):
