@@ -12,7 +12,8 @@ def _table(args) -> int:
         raise UserError("give one --names value per --models file")
     try:
         table = glassvae_table(dict(zip(args.names, args.models)), args.dataset, args.refined or [],
-                               potential=args.potential, log_dir=args.log_dir, n_reference=args.n_reference)
+                               potential=args.potential, log_dir=args.log_dir, n_reference=args.n_reference,
+                               potential_dir=args.potential_dir)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     from ..io import write_table
@@ -33,6 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", required=True, help="the snapshots the models were trained on (extxyz)")
     p.add_argument("--refined", nargs="*", default=[], help="refined generated structures (extxyz; info model, mode)")
     p.add_argument("--potential", default="cuzr_mendelev", help="potential of the reference minimisations")
+    p.add_argument("--potential-dir", default=None, help="directory of the potential files (default: potentials/)")
     p.add_argument("--log-dir", required=True, help="LAMMPS logs of the reference minimisations")
     p.add_argument("--n-reference", type=int, default=4, help="held-out snapshots minimised as the RDF baseline")
     p.add_argument("--out", required=True, help="CSV")

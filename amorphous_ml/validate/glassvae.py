@@ -56,7 +56,8 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
-def glassvae_table(models: dict, dataset, refined, potential: str, log_dir, n_reference: int = 4) -> pd.DataFrame:
+def glassvae_table(models: dict, dataset, refined, potential: str, log_dir, n_reference: int = 4,
+                   potential_dir=None) -> pd.DataFrame:
     from ..learn.train import load_model
     from ..learn.vae import reconstruction_metrics
     from ..simulate.refine import refine_structure
@@ -88,6 +89,7 @@ def glassvae_table(models: dict, dataset, refined, potential: str, log_dir, n_re
         for k in pick:
             minimised.append(refine_structure(held[k], potential, temperature=300.0, nvt_ps=0.0, npt_ps=0.0,
                                               pressure_bar=0.0, min_distance=1.0, seed=int(k) + 1,
+                                              potential_dir=potential_dir,
                                               log_path=Path(log_dir) / f"reference_{k}.lammps.log",
                                               data_out=Path(tmp) / f"{k}.data"))
     g_min_each = rdf_of(minimised, c.rdf_bins, c.rdf_max, c.rdf_sigma)

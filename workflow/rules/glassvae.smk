@@ -21,6 +21,8 @@ rule glassvae_table:
                                   for m in glassvae_models(w.system).values()}),
         refined=lambda w: [f"results/{w.system}/refined/{m}/{s}.extxyz" for m in glassvae_models(w.system)
                            for s in generated_samples(w.system, m)],
+        # the reference minimisations run refine.in with the system's potential
+        lammps=lambda w: lammps_input_files(system_config(w.system), "refine.in"),
     output:
         report("results/{system}/glassvae.csv", caption="../report/glassvae_table.rst", category="GlassVAE"),
     log:
@@ -30,6 +32,7 @@ rule glassvae_table:
     params:
         names=lambda w: " ".join(glassvae_models(w.system)),
         potential=lambda w: system_config(w.system)["potential"],
+        potdir=lambda w: potential_dir_arg(w.system),
         log_dir=lambda w: f"logs/{w.system}/glassvae_table",
     threads: 1
     resources:
@@ -38,5 +41,5 @@ rule glassvae_table:
         runtime=30,
     shell:
         f"{AML} glassvae-table --models {{input.models}} --names {{params.names}} --dataset {{input.dataset[0]}} "
-        "--refined {input.refined} --potential {params.potential} --log-dir {params.log_dir} "
+        "--refined {input.refined} --potential {params.potential} {params.potdir} --log-dir {params.log_dir} "
         "--out {output} > {log} 2>&1"
