@@ -33,6 +33,7 @@ include: "workflow/rules/properties.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/aqs.smk"
 include: "workflow/rules/gnn.smk"
+include: "workflow/rules/glassvae.smk"
 
 
 # Cheap table and plot jobs stay on the submitting host when running under a cluster executor.
@@ -46,6 +47,7 @@ localrules:
     plot_parity,
     validate,
     steps_vs_quality,
+    glassvae_table,
 
 
 rule all:
@@ -55,3 +57,4 @@ rule all:
         rules.validate.input,
         [target for system in config["systems"] for target in aqs_targets(system)],
         [target for system in config["systems"] for target in gnn_targets(system)],
+        [target for system in config["systems"] for target in glassvae_targets(system)],

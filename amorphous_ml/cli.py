@@ -29,6 +29,7 @@ STAGE_MODULES = (
     "amorphous_ml.simulate.aqs",
     "amorphous_ml.validate.aqs",
     "amorphous_ml.validate.design",
+    "amorphous_ml.learn.glassvae_cli",
 )
 
 

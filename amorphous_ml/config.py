@@ -282,12 +282,32 @@ def _check_datasets(name: str, system: dict, pot, source: str) -> None:
                 raise ConfigError(f"{source}: {key}.cooling_rate: required by protocol melt_quench")
             if ds["hold"]["nvt_ps"]:
                 raise ConfigError(f"{source}: {key}.hold.nvt_ps: melt_quench holds in NPT only (use hold.npt_ps)")
+        if ds["protocol"] == "npt_snapshots":
+            _check_npt_snapshots(system, ds, f"{source}: {key}")
         melts = ds["protocol"] != "quench" or ds["start"] == "random"
-        if melts and ds["protocol"] != "liquid" and ds["melt"]["temperature"] <= ds["hold"]["temperature"]:
+        if melts and ds["protocol"] not in ("liquid", "npt_snapshots") and \
+                ds["melt"]["temperature"] <= ds["hold"]["temperature"]:
             raise ConfigError(f"{source}: {key}.melt.temperature: {ds['melt']['temperature']} K must exceed "
                               f"hold.temperature {ds['hold']['temperature']} K")
         if ds["seed"] + ds["samples"] + 1 > 900000000:
             raise ConfigError(f"{source}: {key}.seed: seed + samples exceeds 900000000 (LAMMPS seed range)")
+
+
+def _check_npt_snapshots(system: dict, ds: dict, key: str) -> None:
+    """GlassVAE's trajectories: required keys, one size, a melt above the sampled temperatures; ``samples`` is
+    set to trajectories x temperatures x snapshots (the frame count the dataset gathers)."""
+    for k in ("temperatures", "cooling_rate"):
+        if k not in ds:
+            raise ConfigError(f"{key}.{k}: required by protocol npt_snapshots")
+    if isinstance(ds.get("n_atoms"), list):
+        raise ConfigError(f"{key}.n_atoms: a trajectory has one size (an integer)")
+    if ds["melt"]["temperature"] <= max(ds["temperatures"]):
+        raise ConfigError(f"{key}.melt.temperature: {ds['melt']['temperature']} K must exceed the highest "
+                          f"sampled temperature {max(ds['temperatures'])} K")
+    dt = ds.get("timestep_ps") or system["timestep_ps"]
+    if ds["snapshot_every_ps"] < dt:
+        raise ConfigError(f"{key}.snapshot_every_ps: {ds['snapshot_every_ps']} ps is shorter than the timestep {dt} ps")
+    ds["samples"] = int(ds["trajectories"]) * len(ds["temperatures"]) * int(ds["snapshots_per_temperature"])
 
 
 def _check_aqs(name: str, system: dict, source: str) -> None:

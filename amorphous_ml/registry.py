@@ -87,6 +87,9 @@ class ModelKind:
     #: optional: ``system_generation(system_name, system, section) -> dict`` added to the generation params
     #: (what a sampler needs from the system: potential, protocol settings, start files)
     system_generation: Callable | None = None
+    #: whether its request conditions are target properties measured back (inverse_design.csv); False for a
+    #: kind whose conditions are not labels of the structure (GlassVAE's energy window, checked in its own table)
+    inverse_design: bool = True
 
     def accepts_checkpoint(self, kind: str) -> bool:
         return kind in (self.checkpoint_kinds or (self.name,))
@@ -404,8 +407,93 @@ GNN = ModelKind(
     system_generation=_gnn_system_generation,
 )
 
+# ---------------------------------------------------------------------------------------------- GlassVAE
+GLASSVAE_WORKFLOW_KEYS = frozenset({"kind", "enabled", "dataset", "reference", "generation", "refine"})
+
+
+def _glassvae_window(gen: dict) -> dict:
+    """The window conditions of a section's generation settings: absolute (eV/atom) or quantiles of the training
+    energies (resolved against the trained model when sampling)."""
+    if gen.get("energy_window"):
+        lo, hi = gen["energy_window"]
+        return {"energy_min": lo, "energy_max": hi}
+    from .config import schema_defaults
+
+    lo, hi = gen.get("window_quantiles") or schema_defaults("glassvae", "generation")["window_quantiles"]
+    return {"energy_quantile_min": lo, "energy_quantile_max": hi}
+
+
+def _glassvae_requests(system: dict, section: dict) -> list[Request]:
+    """``samples`` seeds (from ``seed``) per generation mode: prior (no condition) and energy window."""
+    gen = section.get("generation", {})
+    dataset = (system.get("datasets") or {}).get(section.get("dataset"), {})
+    comp = gen.get("composition") or dataset.get("composition") or system["compositions"][0]
+    n_atoms = dataset.get("n_atoms", system.get("n_atoms"))
+    if isinstance(n_atoms, int):  # the decoder's fixed atom count must hold the requested composition
+        from .simulate.systems import atom_counts
+
+        n = sum(atom_counts(comp, n_atoms).values())
+        if n != n_atoms:
+            raise ValueError(f"generation.composition {comp} has no whole formula units in the {n_atoms} atoms "
+                             f"GlassVAE decodes (nearest: {n})")
+    out = []
+    for mode in gen.get("modes", ["prior", "window"]):
+        cond = {} if mode == "prior" else _glassvae_window(gen)
+        out += [Request.make(comp, cond, int(section.get("seed", 1001)) + i) for i in range(int(gen.get("samples", 2)))]
+    return out
+
+
+def _glassvae_check(system: dict, section: dict, key: str) -> None:
+    """The training set must be a configured dataset of snapshots with energies (protocol npt_snapshots)."""
+    datasets = system.get("datasets")
+    name = section.get("dataset")
+    if isinstance(datasets, dict):
+        if name not in datasets:
+            raise ValueError(f"{key}.dataset: {name!r} is not a dataset of this system ({', '.join(datasets) or 'none'})")
+        if datasets[name].get("protocol") != "npt_snapshots":
+            raise ValueError(f"{key}.dataset: GlassVAE trains on NPT snapshots (protocol npt_snapshots); dataset "
+                             f"{name!r} has protocol {datasets[name].get('protocol')!r}")
+        if section.get("energy_label") == "inherent_energy" and not datasets[name].get("inherent_energy", True):
+            raise ValueError(f"{key}.energy_label: inherent_energy needs datasets.{name}.inherent_energy: true")
+    window = (section.get("generation") or {}).get("energy_window")
+    if window and not window[0] < window[1]:
+        raise ValueError(f"{key}.generation.energy_window: [{window[0]}, {window[1]}] is empty (E_min < E_max)")
+    q = (section.get("generation") or {}).get("window_quantiles")
+    if q and not q[0] < q[1]:
+        raise ValueError(f"{key}.generation.window_quantiles: [{q[0]}, {q[1]}] is empty (lower < upper)")
+
+
+def _glassvae_train(inputs, out, work_dir, params: dict, species: Sequence[str], device: str = "cpu",
+                    progress: bool = True, stop_after: int | None = None) -> dict:
+    from .io import read_structures
+    from .learn.vae import train_glassvae
+
+    params = {k: v for k, v in params.items() if k not in GLASSVAE_WORKFLOW_KEYS}
+    frames = [a for p in inputs for a in read_structures(p)]
+    return train_glassvae(frames, out, work_dir, {**params, "species": list(species)}, device=device,
+                          progress=progress, stop_after=stop_after)
+
+
+def _glassvae_sample(model_path, composition: str, conditions: dict, seeds: Sequence[int], params: dict,
+                     device: str = "cpu", work_dir=None, progress: bool = True, stop_after: int | None = None):
+    from .config import schema_defaults
+    from .generate.glassvae import sample_glassvae
+
+    gen = {**schema_defaults("glassvae", "generation"), **params.get("generation", {})}  # defaults: the schema only
+    return sample_glassvae(model_path, composition, conditions, seeds, gen, device=device)
+
+
+GLASSVAE = ModelKind(
+    name="glassvae", schema="glassvae",
+    description="GlassVAE hierarchical graph VAE with energy and RDF losses, prior and energy-window generation "
+    "(learn/models/glassvae.py, learn/vae.py, generate/glassvae.py)",
+    train=_glassvae_train, sample=_glassvae_sample, requests=_glassvae_requests,
+    condition_names=lambda params: list(_glassvae_window(params.get("generation", {}))),
+    workflow_keys=GLASSVAE_WORKFLOW_KEYS, check=_glassvae_check, inverse_design=False,
+)
+
 #: every model kind, by name
-KINDS: dict[str, ModelKind] = {k.name: k for k in (DM2, AMDEN, AMSHORTCUT, GNN)}
+KINDS: dict[str, ModelKind] = {k.name: k for k in (DM2, AMDEN, AMSHORTCUT, GNN, GLASSVAE)}
 
 
 # ----------------------------------------------------------------------------------- generic helpers
@@ -488,6 +576,8 @@ def target_properties(system: dict, name: str, section: dict) -> list[str]:
     """Properties a model is asked to hit (its requests' conditions stored as ``target_<name>``)."""
     from .samples import condition_info_key
 
+    if not section_kind(name, section).inverse_design:
+        return []
     names = {k for r in model_requests(system, name, section) for k, _ in r.conditions}
     return sorted(n for n in names if condition_info_key(n) != n)
 

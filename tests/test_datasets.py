@@ -125,8 +125,8 @@ BAD = {
                                 "systems.si.datasets.anneal.hold.nvt_ps"),
     "several sizes from one liquid": (lambda c: _ds(c, "si", "melt").update(n_atoms=[64, 128]),
                                       "systems.si.datasets.melt.n_atoms"),
-    "rings without ring analysis": (lambda c: c["systems"]["cuzr"].update(
-        datasets={"x": {"protocol": "liquid", "labels": ["mean_ring_size"]}}), "systems.cuzr.datasets.x.labels[0]"),
+    "rings without ring analysis": (lambda c: c["systems"]["cuzr"].setdefault("datasets", {}).update(
+        x={"protocol": "liquid", "labels": ["mean_ring_size"]}), "systems.cuzr.datasets.x.labels[0]"),
     "element not in potential": (lambda c: _ds(c).update(composition="Na2O"),
                                  "systems.sio2.datasets.small_cells.composition"),
     "negative snapshot interval": (lambda c: _ds(c, "si", "melt").update(snapshot_every_ps=-1),

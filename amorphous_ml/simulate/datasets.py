@@ -13,6 +13,11 @@ A dataset's ``protocol`` is one of three kinds:
   ``melt.temperature`` (``start: random``, AMDEN's small-cell a-SiO2 set, sizes from ``n_atoms``).
 * ``melt_quench``: per sample, the glass protocol itself (:func:`~amorphous_ml.simulate.protocols.melt_quench`,
   ``lammps_inputs/melt_quench.in``): melt, cool at ``cooling_rate`` K/ps (NPT), hold ``hold.npt_ps`` (NPT).
+* ``npt_snapshots`` (GlassVAE's data, :mod:`amorphous_ml.simulate.trajectory`): ``trajectories`` independent
+  NPT trajectories, each melted from its own random packing (seed ``seed + k``) and cooled through
+  ``temperatures`` with ``snapshots_per_temperature`` snapshots at each. A trajectory is sequential, so it is
+  one part (``p{k:04d}``); its samples are consecutive ids (``samples`` = trajectories x temperatures x
+  snapshots, set by the config validation).
 
 Work is split into *parts*: the liquid run is one part (``liquid``, it is sequential); per-sample protocols
 have ``ceil(samples / samples_per_job)`` parts ``p0000``, ``p0001``, ... whose params list exactly their
@@ -39,7 +44,7 @@ __all__ = ["KINDS", "DatasetSample", "dataset_settings", "dataset_samples", "dat
            "uses_liquid", "generation_params", "part_params", "liquid_snapshots", "dataset_part",
            "frame_identity"]
 
-KINDS = ("liquid", "quench", "melt_quench")
+KINDS = ("liquid", "quench", "melt_quench", "npt_snapshots")
 _SYSTEM_KEYS = ("potential", "potential_dir", "timestep_ps", "initial_density", "compositions", "n_atoms")
 #: settings that do not change a dataset's frames (labels are computed afterwards, batching is scheduling)
 _NOT_GENERATION = ("labels", "samples_per_job")
@@ -77,6 +82,8 @@ def dataset_samples(system: dict, name: str, ds: dict | None = None) -> list[Dat
     sizes = _sizes(system, ds)
     if ds["protocol"] == "liquid":
         seeds = [ds["seed"]] * ds["samples"]
+    elif ds["protocol"] == "npt_snapshots":  # trajectory k: consecutive frames, one seed
+        seeds = [ds["seed"] + i // _per_job(ds) for i in range(ds["samples"])]
     elif uses_liquid(ds):
         seeds = [ds["seed"] + 1 + i for i in range(ds["samples"])]
     else:
@@ -89,7 +96,14 @@ def dataset_parts(system: dict, name: str, ds: dict | None = None) -> list[str]:
     ds = ds if ds is not None else dataset_settings(system, name)
     if ds["protocol"] == "liquid":
         return ["liquid"]
-    return [f"p{k:04d}" for k in range(math.ceil(ds["samples"] / ds["samples_per_job"]))]
+    return [f"p{k:04d}" for k in range(math.ceil(ds["samples"] / _per_job(ds)))]
+
+
+def _per_job(ds: dict) -> int:
+    """Samples per part: one trajectory for ``npt_snapshots``, else ``samples_per_job``."""
+    if ds["protocol"] == "npt_snapshots":
+        return len(ds["temperatures"]) * int(ds["snapshots_per_temperature"])
+    return int(ds["samples_per_job"])
 
 
 def part_samples(system: dict, name: str, part: str, ds: dict | None = None) -> list[DatasetSample]:
@@ -101,7 +115,7 @@ def part_samples(system: dict, name: str, part: str, ds: dict | None = None) -> 
         return samples
     if part not in dataset_parts(system, name, ds):
         raise ValueError(f"dataset {name!r} has no part {part!r}")
-    k, per = int(part[1:]), ds["samples_per_job"]
+    k, per = int(part[1:]), _per_job(ds)
     return samples[k * per:(k + 1) * per]
 
 
@@ -246,6 +260,29 @@ def _melt_quench(system_name: str, params: dict, s: DatasetSample, tmp: Path, lo
     return atoms
 
 
+def _npt_snapshots(system_name: str, params: dict, samples: list[DatasetSample], tmp: Path, log_dir: Path,
+                   settings) -> list[ase.Atoms]:
+    """One trajectory of an ``npt_snapshots`` set (:func:`amorphous_ml.simulate.trajectory.npt_snapshots`)."""
+    from .protocols import _potential_vars
+    from .trajectory import npt_snapshots
+
+    if len({s.seed for s in samples}) != 1:
+        raise ValueError(f"dataset {params['name']!r}: a part of npt_snapshots is one trajectory (one seed)")
+    s0 = samples[0]
+    ds = {**params["dataset"], "composition": _composition(params), "initial_density": _density(params),
+          "n_atoms": s0.n_atoms, "seed": s0.seed}
+    _, potfiles, _ = _potential_vars(params["system"])
+    frames = npt_snapshots(system_name, params["system"], params["name"], ds, tmp / f"{s0.sample}.extxyz",
+                           log_dir / "trajectory", settings)
+    if len(frames) != len(samples):
+        raise ValueError(f"dataset {params['name']!r}: {len(frames)} snapshots, expected {len(samples)}")
+    for atoms, s in zip(frames, samples):
+        extra = {k: atoms.info[k] for k in ("temperature_K", "snapshot", "inherent_energy") if k in atoms.info}
+        atoms.info.update(frame_identity(system_name, params, s, atoms, potfiles, atoms.info.get("lammps_version")), **extra,
+                          trajectory=int(s0.index // len(samples)))
+    return frames
+
+
 def dataset_part(system_name: str, params: dict, out_extxyz, log_dir, settings=None,
                  liquid_file=None, progress: bool = False) -> list[ase.Atoms]:
     """Simulate the samples of one part (``quench`` or ``melt_quench``) and write them as one extxyz."""
@@ -265,6 +302,10 @@ def dataset_part(system_name: str, params: dict, out_extxyz, log_dir, settings=N
 
         iterator = tqdm(samples, desc=f"{params['name']} {params['part']}", unit="sample")
     with scratch_dir(out_extxyz) as tmp:
+        if ds["protocol"] == "npt_snapshots":  # one sequential trajectory, not one run per sample
+            frames = _npt_snapshots(system_name, params, samples, tmp, log_dir, settings)
+            io.write_structures(out_extxyz, frames)
+            return frames
         for s in iterator:
             log = log_dir / f"{s.sample}.lammps.log"
             if ds["protocol"] == "quench":
