@@ -170,7 +170,7 @@ DM2 = ModelKind(
 
 # -------------------------------------------------------------------------------------------- AMDEN
 AMDEN_WORKFLOW_KEYS = frozenset({"kind", "enabled", "dataset", "compositions", "targets", "samples_per_target",
-                                 "reference", "generation", "refine", "sampling_steps"})
+                                 "reference", "generation", "refine", "sampling_steps", "fracture"})
 #: the request condition carrying the number of sampling steps (sample-id tag ``Steps``, info key ``steps``)
 STEPS = "steps"
 

@@ -213,3 +213,21 @@ def test_bad_paper_scale_keys_fail_with_one_line_naming_them(case):
     with pytest.raises(ConfigError) as err:
         validate_config(config)
     assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_model_with_fracture_false_stays_out_of_the_fracture_table(tmp_path):
+    """The laptop small-cell AMDEN (81-162 atoms, `fracture: false`) gets no tension test, so the quick-start
+    target fracture.csv neither trains nor samples it; `fracture: true` brings its structures back."""
+    def fracture_jobs(*args):
+        proc = _dry_run(tmp_path, "results/sio2/fracture.csv", *args)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return _jobs(proc.stdout)
+
+    default = fracture_jobs()
+    sources = {j["wildcards"].get("source") for j in default if j["rule"] == "fracture"}
+    assert sources == {"simulated", "dm2"}
+    assert {j["wildcards"].get("model") for j in default if j["rule"] == "train_model"} == {"dm2"}
+    on = tmp_path / "on.yaml"
+    on.write_text("systems: {sio2: {models: {amden: {fracture: true}}}}\n")
+    with_amden = fracture_jobs("--configfile", str(on))
+    assert "amden" in {j["wildcards"].get("source") for j in with_amden if j["rule"] == "fracture"}

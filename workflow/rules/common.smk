@@ -73,6 +73,12 @@ def samples(system):
     return out
 
 
+def fracture_samples(system):
+    """The (source, sample) pairs of fracture.csv: every sample but those of models with `fracture: false`."""
+    models = model_configs(system)
+    return [(src, s) for src, s in samples(system) if src not in models or models[src].get("fracture", True)]
+
+
 def structure_file(system, source, sample):
     """The final structure of a sample: a simulated glass, a refined generated structure or a dataset frame."""
     if source == "simulated":

@@ -46,7 +46,7 @@ rule fracture:
 
 rule fracture_table:
     input:
-        lambda w: [f"results/{w.system}/fracture/{src}/{s}.csv" for src, s in samples(w.system)],
+        lambda w: [f"results/{w.system}/fracture/{src}/{s}.csv" for src, s in fracture_samples(w.system)],
     output:
         csv=report("results/{system}/fracture.csv", caption="../report/fracture_table.rst", category="Mechanics"),
         png=report("results/{system}/fracture.png", caption="../report/fracture_plot.rst", category="Mechanics"),
