@@ -20,7 +20,6 @@ from amorphous_ml.config import ConfigError, load_definition, validate_config
 from amorphous_ml.generate.amshortcut import generate_amshortcut
 from amorphous_ml.learn.amshortcut import flow_target, make_amshortcut_loss, shortcut_config
 from amorphous_ml.learn.amden import amden_structures
-from amorphous_ml.learn.data import collate
 from amorphous_ml.learn.models.amshortcut import CONFIG_SCHEMA, AMShortcut
 from amorphous_ml.learn.train import TrainConfig, save_model, train
 from conftest import ROOT

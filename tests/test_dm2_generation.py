@@ -1,8 +1,6 @@
 """DM2 sampler: schedule, cells at a density (incl. a pore), batch independence, resume, CLI output."""
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

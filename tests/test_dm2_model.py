@@ -1,7 +1,5 @@
 """DM2 denoiser: E(3) equivariance, permutation equivariance, periodic images, conditioning, checkpoints."""
 
-import numpy as np
-import pytest
 import torch
 from e3nn import o3
 

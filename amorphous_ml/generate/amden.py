@@ -306,7 +306,6 @@ def generate_amden(model_path: str | os.PathLike, n_samples: int, targets: dict[
     cb = dict(g["charge_balance"])
     charges = charge_table(cfg.species, cb["formal_charges"]) if cb["enabled"] else None
     classes = cfg.classes
-    n_species = len(cfg.species)
     cells = _cells_for(model, n_samples, g, targets)
     hmc_stats = _HMCStats(float(hmc["band_width"])) if hmc["enabled"] else None
     sch = model.schedule

@@ -173,26 +173,40 @@ def train_amden(frames: list[ase.Atoms], out_model: str | os.PathLike, work_dir:
     runs resume from ``work_dir``.
     """
     params = dict(params)
-    cfg = model_config(frames, params)
+    ghost_density = ghost_density_range(params)
+    loss = make_amden_loss(ghost_density, float(params.get("t_min", 0.01)), float(params.get("t_max", 0.99)),
+                           float(params.get("property_dropout", 0.1)), float(params.get("loss_weight_position", 1.0)),
+                           float(params.get("loss_weight_element", 0.5)), float(params.get("property_dropout_all", 0.1)))
+    return train_egnn_kind(frames, model_config(frames, params), AMDEN, "amden", loss, out_model, work_dir, params,
+                           default_seed=2001, device=device, progress=progress, stop_after=stop_after)
+
+
+def ghost_density_range(params: dict) -> list[float]:
+    ghost_density = params.get("ghost_density", [0.09, 0.11])
+    if ghost_density[0] > ghost_density[1]:
+        raise ValueError(f"ghost_density: lower bound {ghost_density[0]} above upper {ghost_density[1]}")
+    return ghost_density
+
+
+def train_egnn_kind(frames: list[ase.Atoms], cfg, model_cls, kind: str, loss, out_model, work_dir, params: dict,
+                    default_seed: int, device: str = "cpu", progress: bool = True,
+                    stop_after: int | None = None) -> dict:
+    """The training run every EGNN-backbone kind (AMDEN, AMShortcut / material ODE) shares: the labelled
+    structures of ``frames``, a by-structure validation split, ``train`` (resumable from ``work_dir``), and
+    ``out_model`` (+ ``.history.json``) written only once the last step is reached."""
     items = amden_structures(frames, cfg.species, cfg.properties, cfg.extra["property_stats"])
     tparams = dict(params.get("training") or {})
-    tparams.setdefault("seed", int(params.get("seed", 2001)))
+    tparams.setdefault("seed", int(params.get("seed", default_seed)))
     defaults = {"steps": 1500, "batch_size": 2, "lr": 1e-3, "val_every": 250, "checkpoint_every": 250}
     tcfg = TrainConfig.from_dict({**defaults, **tparams})
     tr, va = split_by_structure(len(items), float(params.get("val_fraction", 0.1)), tcfg.seed)
     cfg.extra.update({"train_structures": [items[i].name for i in tr], "val_structures": [items[i].name for i in va],
                       "train_config": tparams})
     torch.manual_seed(tcfg.seed)
-    model = AMDEN(cfg)
-    ghost_density = params.get("ghost_density", [0.09, 0.11])
-    if ghost_density[0] > ghost_density[1]:
-        raise ValueError(f"ghost_density: lower bound {ghost_density[0]} above upper {ghost_density[1]}")
-    loss = make_amden_loss(ghost_density, float(params.get("t_min", 0.01)), float(params.get("t_max", 0.99)),
-                           float(params.get("property_dropout", 0.1)), float(params.get("loss_weight_position", 1.0)),
-                           float(params.get("loss_weight_element", 0.5)), float(params.get("property_dropout_all", 0.1)))
-    history = train(model, "amden", loss, [items[i] for i in tr], [items[i] for i in va], tcfg, work_dir,
+    model = model_cls(cfg)
+    history = train(model, kind, loss, [items[i] for i in tr], [items[i] for i in va], tcfg, work_dir,
                     device=device, progress=progress, stop_after=stop_after)
     if history["step"] and history["step"][-1] >= tcfg.steps:
-        save_model(out_model, model, "amden")
+        save_model(out_model, model, kind)
         write_json(Path(out_model).with_suffix(".history.json"), history)
     return history

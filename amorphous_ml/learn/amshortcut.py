@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from pathlib import Path
 
 import ase
 import torch
 
-from ..io import write_json
-from .amden import add_ghosts, amden_structures, model_config
-from .data import Batch, split_by_structure
+from .amden import ghost_density_range, add_ghosts, model_config, train_egnn_kind
+from .data import Batch
 from .models.amden import wrap_positions
 from .models.amshortcut import AMShortcut, AMShortcutConfig, min_image
-from .train import TrainConfig, save_model, train
 
 __all__ = ["flow_sample", "make_amshortcut_loss", "train_amshortcut"]
 
@@ -123,28 +120,11 @@ def train_amshortcut(frames: list[ase.Atoms], out_model: str | os.PathLike, work
                      device: str = "cpu", progress: bool = True, stop_after: int | None = None) -> dict:
     """Train the material ODE or AMShortcut on ``frames`` (labels in ``info``); write ``out_model``."""
     params = dict(params)
-    cfg = shortcut_config(frames, params)
-    items = amden_structures(frames, cfg.species, cfg.properties, cfg.extra["property_stats"])
-    tparams = dict(params.get("training") or {})
-    tparams.setdefault("seed", int(params.get("seed", 3001)))
-    defaults = {"steps": 1500, "batch_size": 2, "lr": 1e-3, "val_every": 250, "checkpoint_every": 250}
-    tcfg = TrainConfig.from_dict({**defaults, **tparams})
-    tr, va = split_by_structure(len(items), float(params.get("val_fraction", 0.1)), tcfg.seed)
-    cfg.extra.update({"train_structures": [items[i].name for i in tr], "val_structures": [items[i].name for i in va],
-                      "train_config": tparams})
-    torch.manual_seed(tcfg.seed)
-    model = AMShortcut(cfg)
-    ghost_density = params.get("ghost_density", [0.09, 0.11])
-    if ghost_density[0] > ghost_density[1]:
-        raise ValueError(f"ghost_density: lower bound {ghost_density[0]} above upper {ghost_density[1]}")
-    loss = make_amshortcut_loss(ghost_density, float(params.get("property_dropout", 0.3)),
+    loss = make_amshortcut_loss(ghost_density_range(params), float(params.get("property_dropout", 0.3)),
                                 float(params.get("shortcut_fraction", 0.25)), int(params.get("shortcut_levels", 7)),
                                 float(params.get("loss_weight_position", 1.0)),
                                 float(params.get("loss_weight_element", 0.5)),
                                 float(params.get("property_dropout_all", 0.1)))
-    history = train(model, "amshortcut", loss, [items[i] for i in tr], [items[i] for i in va], tcfg, work_dir,
-                    device=device, progress=progress, stop_after=stop_after)
-    if history["step"] and history["step"][-1] >= tcfg.steps:
-        save_model(out_model, model, "amshortcut")
-        write_json(Path(out_model).with_suffix(".history.json"), history)
-    return history
+    return train_egnn_kind(frames, shortcut_config(frames, params), AMShortcut, "amshortcut", loss, out_model,
+                           work_dir, params, default_seed=3001, device=device, progress=progress,
+                           stop_after=stop_after)

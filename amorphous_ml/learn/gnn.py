@@ -10,7 +10,6 @@ without a label (NaN: invalid in some AQS mode) are left out of loss and scores.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import ase

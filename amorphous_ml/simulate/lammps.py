@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from ..paths import INPUT_DIR, POTENTIAL_DIR  # shipped in the wheel, or the source tree
+from ..paths import INPUT_DIR, POTENTIAL_DIR  # noqa: F401  (INPUT_DIR re-exported: shipped in the wheel, or the source tree)
 from .binary import binary_env, check_binary, check_module, mpi_command, potential_pair_styles
 from .lammps_base import Accelerator, LammpsError, find_libmpi, load_lammps_module
 

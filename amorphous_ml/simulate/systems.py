@@ -13,7 +13,6 @@ from pathlib import Path
 import ase
 import ase.io
 import numpy as np
-from ase.data import atomic_numbers
 from pymatgen.core import Composition
 
 from ..units import mass_g

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..graphs import Graph, build_graph
+from ..graphs import Graph
 
 __all__ = ["GlassVAEConfig", "GlassVAE", "soft_rdf", "rdf_from_positions", "match_structures",
            "assign_species"]
