@@ -242,3 +242,31 @@ def test_ring_counts_of_a_disordered_network_agree_with_matscipy_shortest_path_r
     ref = {n // 2: float(c) for n, c in enumerate(ref) if c}
     assert len(ours) > 1  # a distribution, not the crystal's single ring size
     assert ours == pytest.approx(ref)
+
+
+def test_neighbour_pairs_match_ase_in_a_skewed_cell_with_a_cutoff_beyond_half_the_box():
+    """The analysis neighbour list (matscipy) against ASE's reference implementation: same pairs, same
+    distances, periodic images of an atom included, in a triclinic cell smaller than twice the cutoff."""
+    from ase.neighborlist import neighbor_list
+
+    from amorphous_ml.validate.structure import neighbor_pairs
+
+    rng = np.random.default_rng(5)
+    cell = np.array([[6.0, 0.0, 0.0], [1.5, 5.5, 0.0], [0.7, -1.1, 6.2]])
+    atoms = ase.Atoms("Si12", scaled_positions=rng.random((12, 3)), cell=cell, pbc=True)
+    for cutoff in (2.5, 4.0, 5.0):
+        i, j, d = neighbor_pairs(atoms, cutoff)
+        ri, rj, rd = neighbor_list("ijd", atoms, cutoff)
+        assert len(d) == len(rd) > 0
+        assert sorted(zip(i.tolist(), j.tolist(), np.round(d, 9).tolist())) == \
+            sorted(zip(ri.tolist(), rj.tolist(), np.round(rd, 9).tolist()))
+
+
+def test_push_apart_separates_a_close_pair_across_the_periodic_boundary():
+    from amorphous_ml.simulate.refine import push_apart
+
+    atoms = ase.Atoms("Si2", positions=[[0.1, 2.0, 2.0], [4.7, 2.0, 2.0]], cell=[4.8, 4.0, 4.0], pbc=True)
+    pushed, n_close = push_apart(atoms, 1.5)
+    assert n_close == 1
+    assert pushed.get_distance(0, 1, mic=True) >= 1.5 - 1e-9
+    assert np.allclose(pushed.positions[:, 1:], atoms.positions[:, 1:])  # pushed along the pair's axis only

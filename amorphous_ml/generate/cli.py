@@ -41,7 +41,7 @@ def _refine(args) -> int:
     from ..config import schema_defaults
     from ..io import read_structure, write_structures
     from ..simulate.cli import lammps_settings
-    from ..simulate.refine import refine_structure  # vesin, which imports torch
+    from ..simulate.refine import refine_structure  # imported here: it loads LAMMPS
 
     section = json.loads(args.params_json)
     ref = {**schema_defaults("refine"), **section.get("refine", {})}  # defaults: the schema only

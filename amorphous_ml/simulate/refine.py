@@ -15,7 +15,6 @@ from pathlib import Path
 
 import ase
 import numpy as np
-from vesin import NeighborList
 
 from ..io import atomic_path
 from ..provenance import provenance
@@ -34,11 +33,16 @@ def push_apart(atoms: ase.Atoms, min_distance: float = 1.0, max_iter: int = 200)
     """
     atoms = atoms.copy()
     atoms.wrap()
-    calc = NeighborList(cutoff=min_distance, full_list=False)
+    # matscipy, not vesin: vesin imports torch whenever it is installed (~2 s per refine job, which needs none)
+    from matscipy.neighbours import neighbour_list
+
     n_initial = None
     rng = np.random.default_rng(0)
     for _ in range(max_iter):
-        i, j, vec = calc.compute(points=atoms.positions, box=atoms.cell[:], periodic=True, quantities="ijD")
+        i, j, vec = neighbour_list("ijD", positions=atoms.positions, cell=atoms.cell[:], pbc=[True, True, True],
+                                   cutoff=float(min_distance))
+        half = i < j  # each pair (and each periodic image of it) once
+        i, j, vec = i[half], j[half], vec[half]
         d = np.linalg.norm(vec, axis=1)
         close = d < min_distance
         if n_initial is None:

@@ -99,16 +99,18 @@ def check_structure(atoms) -> None:
 
 
 def neighbor_pairs(atoms, cutoff: float, quantities: str = "ijd"):
-    """Full (both directions) periodic neighbour list within ``cutoff`` (Å), via vesin."""
-    import vesin
+    """Full (both directions) periodic neighbour list within ``cutoff`` (Å), via matscipy.
+
+    matscipy rather than vesin here: vesin imports torch whenever it is installed (about 2 s per job), and
+    the analysis jobs need no torch; the models keep vesin-torch (``learn/graphs.py``)."""
+    from matscipy.neighbours import neighbour_list
 
     check_structure(atoms)
     if cutoff <= 0:
         raise ValueError(f"neighbour cutoff must be positive, got {cutoff}")
-    nl = vesin.NeighborList(cutoff=float(cutoff), full_list=True)
-    return nl.compute(
-        points=atoms.get_positions(), box=atoms.cell.array, periodic=True, quantities=quantities
-    )
+    out = neighbour_list(quantities, positions=atoms.get_positions(), cell=atoms.cell.array,
+                         pbc=np.asarray(atoms.pbc), cutoff=float(cutoff))
+    return out if isinstance(out, tuple) else (out,)
 
 
 def _species_mask(atoms, symbol: str) -> np.ndarray:
