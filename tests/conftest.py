@@ -16,6 +16,11 @@ SLURM_OPT_IN = "AMORPHOUS_ML_SLURM_TESTS"
 
 
 def pytest_collection_modifyitems(config, items):
+    # Modules with end-to-end (slow) tests first: pytest-xdist (`-n auto --dist loadfile`, pyproject.toml)
+    # hands whole modules to its workers in this order, so the long workflow modules start at once instead
+    # of one of them starting last and running alone on one worker. Stable: the order within a group stays.
+    slow_modules = {item.path for item in items if "slow" in item.keywords}
+    items.sort(key=lambda item: item.path not in slow_modules)
     if os.environ.get(SLURM_OPT_IN) == "1":
         return
     skip = pytest.mark.skip(reason=f"real-Slurm test: installs and starts Slurm, so it runs only with {SLURM_OPT_IN}=1")
