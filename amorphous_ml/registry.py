@@ -408,7 +408,7 @@ GNN = ModelKind(
 )
 
 # ---------------------------------------------------------------------------------------------- GlassVAE
-GLASSVAE_WORKFLOW_KEYS = frozenset({"kind", "enabled", "dataset", "reference", "generation", "refine"})
+GLASSVAE_WORKFLOW_KEYS = frozenset({"kind", "enabled", "dataset", "reference", "generation", "refine", "fracture"})
 
 
 def _glassvae_window(gen: dict) -> dict:

@@ -16,10 +16,10 @@ OVERLAY = {
         "trajectories": 2, "melt": {"temperature": 2000, "nvt_ps": 1, "npt_ps": 1}, "cooling_rate": 500,
         "equilibrate_ps": 0.5, "snapshots_per_temperature": 3, "snapshot_every_ps": 0.2}},
     "models": {
-        "glassvae": {"kind": "glassvae", "dataset": "glassvae", "edge_latent_dim": 4, "edge_hidden": 16,
+        "glassvae": {"kind": "glassvae", "enabled": True, "dataset": "glassvae", "edge_latent_dim": 4, "edge_hidden": 16,
                      "edge_layers": 1, **_SMALL,
                      "generation": {"samples": 1, "modes": ["prior", "window"], "steps": 10}},
-        "glassvae_single": {"kind": "glassvae", "dataset": "glassvae", "hierarchical": False, **_SMALL,
+        "glassvae_single": {"kind": "glassvae", "enabled": True, "dataset": "glassvae", "hierarchical": False, **_SMALL,
                             "generation": {"samples": 1, "modes": ["window"], "steps": 10}},
     },
 }
