@@ -15,29 +15,50 @@ from .config import ConfigError
 from .io import InputFileError
 from .simulate.lammps import LammpsError
 
-STAGE_MODULES = (
-    "amorphous_ml.config",
-    "amorphous_ml.simulate.cli",
-    "amorphous_ml.learn.cli",
-    "amorphous_ml.generate.cli",
-    "amorphous_ml.validate.cli",
-    "amorphous_ml.validate.properties",
-    "amorphous_ml.validate.inverse",
-    "amorphous_ml.simulate.datasets",
-    "amorphous_ml.validate.labels",
-    "amorphous_ml.validate.steps",
-    "amorphous_ml.simulate.aqs",
-    "amorphous_ml.validate.aqs",
-    "amorphous_ml.validate.design",
-    "amorphous_ml.learn.glassvae_cli",
-)
+#: every subcommand and the stage module that registers it (``register(subparsers)``). Each job of the DAG
+#: runs one subcommand, so ``main`` imports only that module: importing all of them costs ~0.4 s per job
+#: (~370 jobs in the default DAG, measured). tests/test_cli.py checks this table against the modules.
+COMMANDS = {
+    "check-config": "amorphous_ml.config",
+    "melt-quench": "amorphous_ml.simulate.cli",
+    "elastic": "amorphous_ml.simulate.cli",
+    "fracture": "amorphous_ml.simulate.cli",
+    "train": "amorphous_ml.learn.cli",
+    "generate": "amorphous_ml.generate.cli",
+    "refine": "amorphous_ml.generate.cli",
+    "structure-metrics": "amorphous_ml.validate.cli",
+    "structure-table": "amorphous_ml.validate.cli",
+    "benchmark-table": "amorphous_ml.validate.cli",
+    "plot-structure": "amorphous_ml.validate.cli",
+    "plot-parity": "amorphous_ml.validate.cli",
+    "extract-frame": "amorphous_ml.validate.cli",
+    "fracture-table": "amorphous_ml.validate.properties",
+    "elastic-table": "amorphous_ml.validate.properties",
+    "measure-targets": "amorphous_ml.validate.inverse",
+    "inverse-design-table": "amorphous_ml.validate.inverse",
+    "dataset-liquid": "amorphous_ml.simulate.datasets",
+    "dataset-part": "amorphous_ml.simulate.datasets",
+    "dataset-labels": "amorphous_ml.validate.labels",
+    "dataset-gather": "amorphous_ml.validate.labels",
+    "dataset-table": "amorphous_ml.validate.labels",
+    "list-labels": "amorphous_ml.validate.labels",
+    "steps-vs-quality": "amorphous_ml.validate.steps",
+    "aqs-mode": "amorphous_ml.simulate.aqs",
+    "aqs-labels": "amorphous_ml.validate.aqs",
+    "aqs-table": "amorphous_ml.validate.aqs",
+    "gnn-scores": "amorphous_ml.validate.design",
+    "design-table": "amorphous_ml.validate.design",
+    "glassvae-table": "amorphous_ml.learn.glassvae_cli",
+}
+STAGE_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
 class UserError(Exception):
     """An error caused by input (config, files, LAMMPS failure): printed as one message, no traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or (``command`` given and known) only the module that defines ``command``."""
     parser = argparse.ArgumentParser(
         prog="amorphous-ml",
         description="Simulate (LAMMPS), learn, generate and validate amorphous materials. "
@@ -45,13 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"amorphous-ml {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in STAGE_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else STAGE_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
