@@ -139,6 +139,26 @@ def test_rdf_first_peak_sits_at_the_crystal_bond_length():
     assert first_peak_position(r, g["Cl-Na"]) == pytest.approx(2.82, abs=r[1] - r[0])
 
 
+def test_first_peak_agrees_with_scipy_find_peaks_on_noisy_curves_with_flat_tops():
+    from scipy.signal import find_peaks
+
+    rng = np.random.default_rng(3)
+    r = np.linspace(0.05, 6.0, 120)
+    checked = 0
+    for k in range(200):
+        g = np.round(np.clip(rng.normal(1.0, 0.6, r.size).cumsum() / 8.0, 0.0, None), 1)  # rounding: flat tops
+        if k % 3 == 0:
+            g[40:44] = 1.7  # a flat-topped peak
+        padded = np.concatenate([[0.0], g, [0.0]])
+        peaks, _ = find_peaks(padded, height=1.0)
+        expected = r[peaks[0] - 1] if len(peaks) else np.nan
+        np.testing.assert_equal(first_peak_position(r, g), expected)
+        checked += bool(len(peaks))
+    assert checked > 100
+    assert np.isnan(first_peak_position(r, np.full(r.size, 0.5)))  # never reaches the threshold
+    assert first_peak_position(r, np.linspace(0, 3, r.size)) == r[-1]  # rising to the last bin
+
+
 def test_triclinic_cell_gives_the_same_metrics_as_its_orthogonal_equivalent():
     glass = disordered_silicon()
     tri = sheared_equivalent(glass)
