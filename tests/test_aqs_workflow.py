@@ -24,7 +24,7 @@ def _aqs_config(tmp_path, name="aqs.yaml", **aqs):
         system["models"] = models_off()
     cfg["systems"]["cuzr"]["aqs"] = {"strain_step": 0.01, "max_strain": 0.03, "label_strains": [0.01, 0.03],
                                      "d2min_cutoff": 4.0, "minimize": {"ftol": 1e-5},
-                                     "cooling_rates": None, **aqs}  # config.yaml's filter: 10 K/ps only
+                                     "cooling_rates": None, **aqs}  # config.yaml's filter: 20 K/ps only
     path = tmp_path / name
     path.write_text(yaml.safe_dump(cfg))
     return str(path)

@@ -125,7 +125,7 @@ def test_training_inputs_are_the_glasses_of_its_compositions_or_a_named_dataset(
     system = load_config()["systems"]["cuzr"]
     section = dict(system["models"]["dm2"])
     assert registry.training_inputs("cuzr", system, "dm2", section) == [
-        "results/cuzr/glasses/Cu50Zr50_100Kps_s1.extxyz", "results/cuzr/glasses/Cu50Zr50_10Kps_s1.extxyz"]
+        "results/cuzr/glasses/Cu50Zr50_100Kps_s1.extxyz", "results/cuzr/glasses/Cu50Zr50_20Kps_s1.extxyz"]
     section["dataset"] = "melt"
     assert registry.training_inputs("cuzr", system, "dm2", section) == ["results/cuzr/datasets/melt.extxyz"]
 
