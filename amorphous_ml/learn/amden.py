@@ -182,6 +182,7 @@ def train_amden(frames: list[ase.Atoms], out_model: str | os.PathLike, work_dir:
 
 
 def ghost_density_range(params: dict) -> list[float]:
+    """The configured [low, high] ghost density range of training (an error if low > high)."""
     ghost_density = params.get("ghost_density", [0.09, 0.11])
     if ghost_density[0] > ghost_density[1]:
         raise ValueError(f"ghost_density: lower bound {ghost_density[0]} above upper {ghost_density[1]}")

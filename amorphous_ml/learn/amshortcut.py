@@ -26,7 +26,7 @@ from dataclasses import asdict
 import ase
 import torch
 
-from .amden import ghost_density_range, add_ghosts, model_config, train_egnn_kind
+from .amden import add_ghosts, ghost_density_range, model_config, train_egnn_kind
 from .data import Batch
 from .models.amden import wrap_positions
 from .models.amshortcut import AMShortcut, AMShortcutConfig, min_image
