@@ -73,8 +73,10 @@ def build_graph(positions: torch.Tensor, species: torch.Tensor, cells: torch.Ten
         cells = cells.unsqueeze(0)
     edge_index, shifts = radius_graph_pbc(positions, cells, batch, cutoff, counts)
     i, j = edge_index
-    cell_of_edge = cells[batch[i]]
-    edge_vec = positions[j] - positions[i] + torch.einsum("ek,ekl->el", shifts, cell_of_edge)
+    # index_select rather than advanced indexing: the same gathers, several times faster on CPU
+    cell_of_edge = torch.index_select(cells, 0, torch.index_select(batch, 0, i))
+    edge_vec = (torch.index_select(positions, 0, j) - torch.index_select(positions, 0, i)
+                + torch.bmm(shifts.unsqueeze(1), cell_of_edge).squeeze(1))
     return Graph(positions=positions, species=species, batch=batch, cells=cells, edge_index=edge_index,
                  shifts=shifts, edge_vec=edge_vec)
 
