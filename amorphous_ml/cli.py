@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
 from . import __version__
 from .config import ConfigError
@@ -84,5 +86,29 @@ def main(argv: list[str] | None = None) -> int:
     return int(result or 0)
 
 
+def run() -> None:
+    """Process entry point (``amorphous-ml``, ``python -m amorphous_ml``): :func:`main`, then exit.
+
+    Once OVITO is loaded the process ends with ``os._exit`` after flushing, skipping interpreter
+    finalisation: OVITO's atexit shutdown waits, holding the GIL, for its worker threads, and a worker
+    still releasing a pipeline cache needs the GIL, so the process can hang forever after its work is
+    done (seen in 2 of 3 ``dataset-labels`` jobs of one default DAG run: outputs written, then stuck in
+    ``Ovito::TaskManager::shutdownImplementation`` against ``FindRingsModifier::evaluateModifier``).
+    Every output is already written atomically by then; nothing else registers exit work.
+    """
+    try:
+        code = main()
+    except SystemExit:
+        raise
+    except BaseException:  # an unexpected error: its traceback, exit status 1
+        traceback.print_exc()
+        code = 1
+    if "ovito" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
