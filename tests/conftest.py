@@ -48,11 +48,12 @@ def models_off() -> dict:
     return {name: {"kind": kind, "enabled": False} for name, kind in sorted(kinds.items())}
 
 
-def run_snakemake(workdir, *args, check=True):
+def run_snakemake(workdir, *args, check=True, python=None):
     """Run the real workflow in ``workdir`` with the tiny config; returns the CompletedProcess.
 
-    Put targets before any extra ``--configfile`` (it takes several values)."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+    Put targets before any extra ``--configfile`` (it takes several values). ``python``: the interpreter to
+    launch Snakemake with (default: this one)."""
+    cmd = [python or sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
            "--configfile", str(TINY), "-c2", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if check and proc.returncode != 0:

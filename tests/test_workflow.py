@@ -1,6 +1,9 @@
 """The real Snakemake DAG end to end at tiny scale: glasses -> elastic + fracture -> tables and plot."""
 
 
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import yaml
@@ -58,6 +61,23 @@ def test_sio2_fracture_and_elastic_tables_from_real_lammps(tmp_path):
     proc = run_snakemake(tmp_path, "-n", "results/sio2/fracture.csv", "results/sio2/elastic.csv",
                          "--configfile", accel)
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+    # launching Snakemake by another name of the same interpreter (python3 instead of python, as the
+    # `snakemake` console script does) reruns nothing: the interpreter's path is not part of any rule's command
+    other = _other_name_of_this_python()
+    proc = run_snakemake(tmp_path, "-n", "results/sio2/fracture.csv", "results/sio2/elastic.csv",
+                         "--configfile", sim, python=other)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+
+
+def _other_name_of_this_python() -> str:
+    """Another path to this interpreter, in the same directory (a venv has python, python3 and python3.X)."""
+    exe = Path(sys.executable)
+    names = ["python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}"]
+    for name in names:
+        if name != exe.name and (exe.parent / name).exists():
+            return str(exe.parent / name)
+    pytest.skip(f"no second name of {exe} in its directory")
 
 
 def _job_counts(text: str) -> dict:

@@ -1,4 +1,5 @@
 # Config validation (once) and the input functions that turn the config into file lists.
+import os
 import shlex
 import sys
 
@@ -21,8 +22,13 @@ except ConfigError as exc:  # one line naming the key, no traceback
     sys.stderr.write(f"amorphous-ml: invalid configuration: {exc}\n")
     sys.exit(1)
 
-# The package's CLI, run with the interpreter that runs Snakemake (works without an activated venv).
-AML = f"{shlex.quote(sys.executable)} -m amorphous_ml"
+# The package's CLI, run with the interpreter that runs Snakemake (works without an activated venv). The path
+# goes through the environment, not into the command text: Snakemake stores each rule's shell command and reruns
+# a job whose command changed, so `.venv/bin/snakemake` (python3) after `python -m snakemake` (python) would
+# otherwise redo every melt-quench. Jobs inherit the variable (locally, and on Slurm, where the job's own
+# Snakemake parses this file again).
+os.environ["AMORPHOUS_ML_PYTHON"] = sys.executable
+AML = '"$AMORPHOUS_ML_PYTHON" -m amorphous_ml'
 
 wildcard_constraints:
     system="[a-z][a-z0-9_]*",
