@@ -126,6 +126,7 @@ def part_steps(args, cfg):
     work = Path(args.work)
     methods = {"sde": ("amden", si["models"]["amden"]), "ode": ("amshortcut", si["models"]["amshortcut_ode"]),
                "shortcut": ("amshortcut", si["models"]["amshortcut"])}
+    methods = {m: v for m, v in methods.items() if m in args.methods}
     models = {m: _train(kind, {**sec, "name": m}, quench, work, args.train_steps) for m, (kind, sec) in methods.items()}
     anneal_file = results / "si/datasets/anneal.extxyz"
     anneal = io.read_structures(anneal_file) if anneal_file.exists() else []  # optional second reference
@@ -220,6 +221,8 @@ def main():
     p.add_argument("--part", choices=["steps", "conditioning"], default="steps")
     p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 5, 10, 25, 50, 100])
     p.add_argument("--samples", type=int, default=8, help="structures per method and step count")
+    p.add_argument("--methods", nargs="+", choices=["sde", "ode", "shortcut"], default=["sde", "ode", "shortcut"],
+                   help="which of the three to train (or reuse) and sample")
     p.add_argument("--train-steps", type=int, default=None, help="override the config's training steps")
     p.add_argument("--energy", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--md-seconds", type=float, default=None,
