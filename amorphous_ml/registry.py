@@ -369,6 +369,8 @@ def _gnn_check(system: dict, section: dict, key: str) -> None:
                              f"{', '.join(sorted(quants))})")
     if not aqs:
         raise ValueError(f"{key}: the gnn kind needs the system's aqs section (its labels)")
+    if float(section.get("validation_slab") or 0) > 0 and (section.get("split") or {}).get("validation"):
+        raise ValueError(f"{key}.validation_slab: split.validation already holds out glasses (use one or the other)")
 
 
 def _gnn_train(inputs, out, work_dir, params: dict, species: Sequence[str], device: str = "cpu",

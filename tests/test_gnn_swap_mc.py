@@ -207,6 +207,44 @@ def test_gnn_learns_a_local_structural_label_and_scores_unseen_glasses(labelled_
     assert (test["pearson"] > 0.7).all(), test
 
 
+def test_validation_slab_is_a_periodic_slab_that_training_never_sees(labelled_files, tmp_path):
+    """validation_slab: the atoms in a slab across z of each training glass are the validation set. Garbage in
+    their labels changes the validation losses but not one bit of training (loss history, weights)."""
+    from amorphous_ml.learn.data import load_glasses
+    from amorphous_ml.learn.gnn import train_gnn, validation_slab_mask
+    from amorphous_ml.validate.aqs import label_name
+
+    glass = load_glasses(labelled_files[:1])[0]
+    inside = validation_slab_mask(glass, 0.25)
+    assert 0.1 < inside.mean() < 0.4
+    shifted = glass.copy()
+    shifted.positions += glass.cell[2] * 3.0  # whole periods along z: the same slab
+    assert (validation_slab_mask(shifted, 0.25) == inside).all()
+
+    split = {"train": ["Cu50Zr50_10Kps_s1"], "test": ["Cu50Zr50_10Kps_s4"]}
+    params = {"strains": [0.02, 0.05], "split": split, "validation_slab": 0.25, "n_layers": 1, "hidden": 8,
+              "edge_hidden": 8, "readout_hidden": 8, "seed": 1,
+              "training": {"steps": 30, "lr": 0.005, "val_every": 10, "checkpoint_every": 10, "select": "last"}}
+    runs = []
+    for k, garbage in enumerate((False, True)):
+        frames = load_glasses(labelled_files)
+        if garbage:
+            for s in (0.02, 0.05):
+                frames[0].arrays[label_name(s)][inside] = 40.0
+        runs.append(train_gnn(frames, tmp_path / f"m{k}.pt", tmp_path / f"work{k}", params, ["Cu", "Zr"],
+                              progress=False))
+    clean, dirty = runs
+    assert clean["train_loss"] == dirty["train_loss"] and len(clean["val_loss"]) == 3
+    assert all(d > 10 * c for c, d in zip(clean["val_loss"], dirty["val_loss"]))
+    a = torch.load(tmp_path / "m0.pt")
+    b = torch.load(tmp_path / "m1.pt")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+    with pytest.raises(ValueError, match="validation_slab"):
+        train_gnn(load_glasses(labelled_files), tmp_path / "x.pt", tmp_path / "x", {**params, "split": SPLIT},
+                  ["Cu", "Zr"], progress=False)
+
+
 def test_gnn_kind_trains_from_labels_and_designs_through_the_generic_generation(labelled_files, tmp_path, cuzr):
     """registry kind gnn: train on the labelled files, generate (= swap MC design from the test glass with a
     real 2-mode AQS validation) and collect design.csv."""
@@ -243,6 +281,8 @@ def test_gnn_kind_trains_from_labels_and_designs_through_the_generic_generation(
     (lambda g: g["design"].update(temperatures={"q0.33": 0.1}), "models.gnn.design.temperatures.q0.33"),
     (lambda g: g["design"].update(bias_power=-1), "models.gnn.design.bias_power"),
     (lambda g: g["split"].update(test=["not_a_glass"]), "models.gnn.split.test"),
+    (lambda g: g.update(validation_slab=0.2, split={**g["split"], "validation": ["Cu50Zr50_20Kps_s3"]}),
+     "models.gnn.validation_slab"),
 ])
 def test_bad_gnn_config_fails_naming_the_key(edit, key):
     import yaml

@@ -21,7 +21,7 @@ from .. import io
 from .data import Structure
 from .models.gnn import AttentionGNN, GNNConfig
 
-__all__ = ["SPLITS", "label_matrix", "train_gnn", "score_gnn", "write_scores", "write_csv", "sample_of"]
+__all__ = ["SPLITS", "label_matrix", "validation_slab_mask", "train_gnn", "score_gnn", "write_scores", "write_csv", "sample_of"]
 
 SPLITS = ("train", "validation", "test", "heldout_rate", "heldout_composition")
 ARCH_KEYS = ("n_neighbors", "cutoff", "rbf_max", "rbf_step", "hidden", "edge_hidden", "heads", "n_layers",
@@ -59,9 +59,19 @@ def _by_split(frames: Sequence[ase.Atoms], split: dict) -> dict[str, list[ase.At
     return out
 
 
+def validation_slab_mask(atoms: ase.Atoms, fraction: float) -> np.ndarray:
+    """Atoms whose fractional z lies in [0, fraction): the slab a training glass holds out for validation.
+
+    Spatial, not random: ln(D2min) is correlated over neighbouring atoms, so randomly held-out atoms would sit
+    next to training atoms and hide overfitting; a slab has only its two faces next to the training atoms."""
+    frac = atoms.cell.scaled_positions(atoms.positions)[:, 2] % 1.0
+    return frac < fraction
+
+
 def train_gnn(frames: Sequence[ase.Atoms], out_model, work_dir, params: dict, species: Sequence[str],
               device: str = "cpu", progress: bool = True, stop_after: int | None = None) -> dict:
-    """Train on ``split.train`` (validation loss on ``split.validation``); writes ``out_model`` (.pt + .json)."""
+    """Train on ``split.train`` (validation loss on ``split.validation``, or with ``validation_slab`` > 0 on a
+    slab of each training glass that training never sees); writes ``out_model`` (.pt + .json)."""
     from .train import TrainConfig, save_model, train
 
     strains = [float(s) for s in params["strains"]]
@@ -69,7 +79,16 @@ def train_gnn(frames: Sequence[ase.Atoms], out_model, work_dir, params: dict, sp
     if not parts["train"]:
         raise ValueError("split.train: no training glasses")
     targets = {id(a): label_matrix(a, strains) for p in parts.values() for a in p}
-    y = np.concatenate([targets[id(a)] for a in parts["train"]])
+    slab = float(params.get("validation_slab", 0.0) or 0.0)
+    if slab > 0 and parts["validation"]:
+        raise ValueError("validation_slab: split.validation already holds out glasses (use one or the other)")
+    held = {id(a): validation_slab_mask(a, slab) if slab > 0 else np.zeros(len(a), bool) for a in parts["train"]}
+    for a in parts["train"]:
+        if slab > 0 and (held[id(a)].all() or not held[id(a)].any()):
+            raise ValueError(f"validation_slab: {slab:g} of {sample_of(a)} holds {int(held[id(a)].sum())} of "
+                             f"{len(a)} atoms; it must leave atoms on both sides")
+    # z-score statistics from the labels training sees (not the held-out slab's)
+    y = np.concatenate([targets[id(a)][~held[id(a)]] for a in parts["train"]])
     mean = np.nanmean(y, axis=0)
     std = np.nanstd(y, axis=0)
     if not np.all(np.isfinite(std)) or np.any(std <= 0):
@@ -80,14 +99,25 @@ def train_gnn(frames: Sequence[ase.Atoms], out_model, work_dir, params: dict, sp
     model = AttentionGNN(cfg)
     graphs = []  # per structure: (edges, distances, z-scored targets); the training loop looks them up by label
     items = {"train": [], "validation": []}
+
+    def add(part, a, z):
+        edges, dist = model.graph(a.positions, a.cell[:])
+        items[part].append(Structure(positions=np.asarray(a.positions, float), cell=np.asarray(a.cell[:], float),
+                                     species=model.species_index(a.get_chemical_symbols()),
+                                     label=float(len(graphs)), name=sample_of(a)))
+        graphs.append((torch.as_tensor(edges), torch.as_tensor(dist), torch.as_tensor(z)))
+
     for part in ("train", "validation"):
         for a in parts[part]:
-            edges, dist = model.graph(a.positions, a.cell[:])
             z = (targets[id(a)] - mean) / std
-            items[part].append(Structure(positions=np.asarray(a.positions, float), cell=np.asarray(a.cell[:], float),
-                                         species=model.species_index(a.get_chemical_symbols()),
-                                         label=float(len(graphs)), name=sample_of(a)))
-            graphs.append((torch.as_tensor(edges), torch.as_tensor(dist), torch.as_tensor(z)))
+            if part == "train" and slab > 0:
+                # a slab across z of each training glass is its validation set: the loss ignores NaN targets, so
+                # the training copy has the slab's labels masked and the validation copy everything else's
+                inside = held[id(a)]
+                add("train", a, np.where(inside[:, None], np.nan, z))
+                add("validation", a, np.where(inside[:, None], z, np.nan))
+            else:
+                add(part, a, z)
 
     def loss_fn(m, batch, gen):
         losses, offset = [], 0
