@@ -100,8 +100,8 @@ def train_gnn(frames: Sequence[ase.Atoms], out_model, work_dir, params: dict, sp
     graphs = []  # per structure: (edges, distances, z-scored targets); the training loop looks them up by label
     items = {"train": [], "validation": []}
 
-    def add(part, a, z):
-        edges, dist = model.graph(a.positions, a.cell[:])
+    def add(part, a, z, graph):
+        edges, dist = graph
         items[part].append(Structure(positions=np.asarray(a.positions, float), cell=np.asarray(a.cell[:], float),
                                      species=model.species_index(a.get_chemical_symbols()),
                                      label=float(len(graphs)), name=sample_of(a)))
@@ -110,14 +110,16 @@ def train_gnn(frames: Sequence[ase.Atoms], out_model, work_dir, params: dict, sp
     for part in ("train", "validation"):
         for a in parts[part]:
             z = (targets[id(a)] - mean) / std
+            graph = model.graph(a.positions, a.cell[:])
             if part == "train" and slab > 0:
                 # a slab across z of each training glass is its validation set: the loss ignores NaN targets, so
-                # the training copy has the slab's labels masked and the validation copy everything else's
+                # the training copy has the slab's labels masked and the validation copy everything else's (one
+                # graph for both)
                 inside = held[id(a)]
-                add("train", a, np.where(inside[:, None], np.nan, z))
-                add("validation", a, np.where(inside[:, None], z, np.nan))
+                add("train", a, np.where(inside[:, None], np.nan, z), graph)
+                add("validation", a, np.where(inside[:, None], z, np.nan), graph)
             else:
-                add(part, a, z)
+                add(part, a, z, graph)
 
     def loss_fn(m, batch, gen):
         losses, offset = [], 0
