@@ -214,10 +214,18 @@ def test_ci_runs_the_readme_test_command():
     assert "snakemake -c2 results/sio2/fracture.csv" in readme
 
 
-def test_every_cli_command_has_help():
-    from amorphous_ml.cli import build_parser
+def test_every_cli_command_has_help(capsys):
+    """Each subcommand's --help through ``main`` (the path a job takes: only that command's module is
+    imported), in-process; the ``python -m amorphous_ml`` entry point itself in a subprocess."""
+    from amorphous_ml.cli import build_parser, main
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert len(sub.choices) > 10
     for name in sub.choices:
-        out = subprocess.run([sys.executable, "-m", "amorphous_ml", name, "--help"], capture_output=True, text=True)
-        assert out.returncode == 0 and "usage:" in out.stdout, name
+        with pytest.raises(SystemExit) as exit_:
+            main([name, "--help"])
+        out = capsys.readouterr().out
+        assert exit_.value.code == 0 and out.startswith("usage: amorphous-ml " + name), name
+    for argv in (["--help"], [next(iter(sub.choices)), "--help"]):
+        out = subprocess.run([sys.executable, "-m", "amorphous_ml", *argv], capture_output=True, text=True)
+        assert out.returncode == 0 and "usage:" in out.stdout, argv
