@@ -364,9 +364,9 @@ def _gnn_check(system: dict, section: dict, key: str) -> None:
                          f"{section.get('strains')}")
     quants = {f"q{float(q):g}" for q in design.get("quantiles", [0.5, 0.75, 0.9])}
     for name in design.get("temperatures") or {}:
-        if name not in ({"max", "mean"} | quants):
+        if name not in ({"max", "mean", "energy"} | quants):
             raise ValueError(f"{key}.design.temperatures.{name}: not a target function (max, mean, "
-                             f"{', '.join(sorted(quants))})")
+                             f"{', '.join(sorted(quants))}, energy)")
     if not aqs:
         raise ValueError(f"{key}: the gnn kind needs the system's aqs section (its labels)")
     if float(section.get("validation_slab") or 0) > 0 and (section.get("split") or {}).get("validation"):

@@ -124,6 +124,23 @@ def test_rejected_swap_leaves_state_bit_identical_and_accepted_conserves_composi
     assert seen == {True, False}, "the settings must give both accepted and rejected trials"
 
 
+def test_energy_target_accepts_by_the_metropolis_factor_of_the_inherent_energy(cuzr, tmp_path):
+    """``temperatures: {energy: C}`` alone is energy-guided swap MC: p = min(1, exp(-dE/C)), E in eV/atom."""
+    system, start = cuzr
+    c = 2e-3
+    settings = DesignSettings.from_dict({**SETTINGS, "trials": 6, "temperatures": {"energy": c}})
+    mc = SwapMC(_model(), system, start, settings, tmp_path)
+    try:
+        for _ in range(settings.trials):
+            e_old = mc.energy / len(mc.types)
+            row = mc.trial()
+            d = row["trial_energy_per_atom_eV"] - e_old
+            assert row["acceptance_probability"] == pytest.approx(min(1.0, float(np.exp(-d / c))), rel=1e-9, abs=1e-300)
+            assert row["energy_per_atom_eV"] == (row["trial_energy_per_atom_eV"] if row["accepted"] else e_old)
+    finally:
+        mc.close()
+
+
 def test_design_resumes_from_last_accepted_state_with_identical_results(cuzr, tmp_path):
     system, start = cuzr
     settings = DesignSettings.from_dict(SETTINGS)

@@ -10,7 +10,10 @@ One trial (:meth:`SwapMC.trial`):
    hops of an atom that changed species or moved by more than ``displacement_tol`` (graph-local update;
    with the default tolerance 0 this equals a full evaluation);
 4. accept with probability ``prod_F min(1, exp(-(F_trial - F_old) / C_F))`` over the target functions
-   (max, mean and quantiles of the predicted ln(D2min); ``C_F`` = ``temperatures``).
+   (max, mean and quantiles of the predicted ln(D2min); ``C_F`` = ``temperatures``). ``energy``, the
+   inherent-structure energy per atom (eV), is a target function too: not the paper's (it argues energy is an
+   indirect measure of plastic resistance), but the classic energy-guided swap MC it is compared with, alone or
+   beside the ln(D2min) terms.
 
 A rejected trial leaves the state untouched (the next trial starts from the stored accepted positions,
 scattered back into LAMMPS). Every ``validate_every`` accepted steps, and at the end, the true mean
@@ -52,7 +55,7 @@ class DesignSettings:
     bias_power: float = 6.0
     validate_every: int = 5
     quantiles: list = field(default_factory=lambda: [0.5, 0.75, 0.9])
-    #: C per target function: "max", "mean", "q<quantile>" (e.g. q0.9); missing ones are not targets
+    #: C per target function: "max", "mean", "q<quantile>" (e.g. q0.9), "energy" (eV/atom); missing ones are not targets
     temperatures: dict = field(default_factory=lambda: {"max": 0.05, "mean": 0.002, "q0.5": 0.005,
                                                         "q0.75": 0.005, "q0.9": 0.005})
     displacement_tol: float = 0.0
@@ -266,8 +269,9 @@ class SwapMC:
         self.trace = state["trace"]
 
     # ------------------------------------------------------------------ one trial
-    def targets(self, pred) -> dict[str, float]:
-        return target_functions(pred[:, self.k], self.s.quantiles)
+    def targets(self, pred, energy: float) -> dict[str, float]:
+        """The target functions of a state: :func:`target_functions` of its prediction, and ``energy`` (eV/atom)."""
+        return {**target_functions(pred[:, self.k], self.s.quantiles), "energy": float(energy) / len(self.types)}
 
     def trial(self) -> dict:
         """Propose, minimise, predict and decide one swap; update the state if accepted."""
@@ -288,7 +292,7 @@ class SwapMC:
 
         affected = affected_nodes(changed, self.graph[0], graph[0], len(types), self.model.cfg.n_layers)
         pred, n_eval = self.model.predict_local(self.model_species(types), graph, self.pred, affected)
-        old, new = self.targets(self.pred), self.targets(pred)
+        old, new = self.targets(self.pred, self.energy), self.targets(pred, pe)
         p = 1.0
         for name, c in self.s.temperatures.items():
             if name not in new:
