@@ -46,6 +46,10 @@ BAD = {
     "negative fracture strain rate": (lambda c: _sio2(c)["fracture"].update(strain_rate=-1),
                                       "systems.sio2.fracture.strain_rate"),
     "seed zero (LAMMPS rejects it)": (lambda c: _sio2(c).update(seed=0), "systems.sio2.seed"),
+    # a generated structure's seed (section seed + k) is its refine's LAMMPS velocity seed
+    "amden seed zero": (lambda c: _sio2(c)["models"]["amden"].update(seed=0), "systems.sio2.models.amden.seed"),
+    "amshortcut seed zero": (lambda c: c["systems"]["si"]["models"]["amshortcut"].update(seed=0),
+                             "systems.si.models.amshortcut.seed"),
     "bad torch device": (lambda c: c.update(torch_device="tpu"), "torch_device"),
     "zero torch threads": (lambda c: c.update(torch_threads=0), "torch_threads"),
     # semantic checks (amorphous_ml.config._check_semantics), beyond what the schema can say

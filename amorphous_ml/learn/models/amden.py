@@ -265,7 +265,8 @@ CONFIG_SCHEMA = {
         "loss_weight_position": {"type": "number", "minimum": 0, "default": 1.0},
         "loss_weight_element": {"type": "number", "minimum": 0, "default": 0.5},
         "val_fraction": {"type": "number", "minimum": 0, "maximum": 0.9, "default": 0.1},
-        "seed": {"type": "integer", "minimum": 0, "default": 2001},
+        "seed": {"type": "integer", "minimum": 1, "default": 2001,
+                 "description": "training seed; generated structure k gets seed + k, its LAMMPS velocity seed (positive)"},
         "training": {
             "type": "object", "additionalProperties": False, "default": {},
             "properties": {
