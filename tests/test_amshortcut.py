@@ -18,7 +18,7 @@ from e3nn import o3
 from amorphous_ml import registry
 from amorphous_ml.config import ConfigError, load_definition, validate_config
 from amorphous_ml.generate.amshortcut import generate_amshortcut
-from amorphous_ml.learn.amshortcut import flow_target, make_amshortcut_loss, shortcut_config
+from amorphous_ml.learn.amshortcut import assign_noise, flow_target, make_amshortcut_loss, shortcut_config
 from amorphous_ml.learn.amden import amden_structures
 from amorphous_ml.learn.models.amshortcut import CONFIG_SCHEMA, AMShortcut
 from amorphous_ml.learn.train import TrainConfig, save_model, train
@@ -67,6 +67,61 @@ def test_step_size_zero_is_the_flow_matching_velocity_and_the_ode_ignores_step_s
         for a, b in zip(_call(ode, pos, el, cell, d=d), u0):
             torch.testing.assert_close(a, b, atol=0, rtol=0)
     assert (_call(sc, pos, el, cell, d=0.25)[0] - u0[0]).abs().max() > 1e-6
+
+
+def _periodic_cost(a, b, cell):
+    frac = (b - a) @ torch.linalg.inv(cell)
+    vec = (frac - torch.round(frac)) @ cell
+    return float((vec * vec).sum())
+
+
+def test_assignment_coupling_is_the_cheapest_permutation_of_each_structures_own_noise():
+    """coupling: assignment permutes the noise within each structure (same noise positions, so the same noise
+    distribution) and the pairing has the smallest total squared periodic distance of all permutations
+    (brute force over the 5! pairings of a 5-atom cell; a second structure in the batch keeps its own noise)."""
+    import itertools
+
+    g = torch.Generator().manual_seed(3)
+    cell_a = torch.tensor([[6.0, 0.0, 0.0], [1.0, 5.5, 0.0], [-0.5, 0.8, 6.5]], dtype=torch.float64)
+    cell_b = torch.eye(3, dtype=torch.float64) * 4.0
+    counts = [5, 4]
+    cells = torch.stack([cell_a, cell_b])
+    x0 = torch.cat([torch.rand((5, 3), generator=g, dtype=torch.float64) @ cell_a,
+                    torch.rand((4, 3), generator=g, dtype=torch.float64) @ cell_b])
+    x1 = torch.cat([torch.rand((5, 3), generator=g, dtype=torch.float64) @ cell_a,
+                    torch.rand((4, 3), generator=g, dtype=torch.float64) @ cell_b])
+    out = assign_noise(x0, x1, cells, counts)
+    for sl, cell in ((slice(0, 5), cell_a), (slice(5, 9), cell_b)):
+        rows = {tuple(r) for r in x1[sl].tolist()}
+        assert {tuple(r) for r in out[sl].tolist()} == rows and len(rows) == sl.stop - sl.start
+        n = sl.stop - sl.start
+        best = min(sum(_periodic_cost(x0[sl][i], x1[sl][p[i]], cell) for i in range(n))
+                   for p in itertools.permutations(range(n)))
+        got = sum(_periodic_cost(x0[sl][i], out[sl][i], cell) for i in range(n))
+        assert got == pytest.approx(best, rel=1e-12)
+        assert got < sum(_periodic_cost(x0[sl][i], x1[sl][i], cell) for i in range(n))
+
+
+def test_assignment_coupling_trains_and_shortens_the_velocity_targets(frames):
+    """The loss with coupling: assignment is finite and has gradients; its velocity targets are shorter than
+    those of the independent coupling on the same data and noise draws (the point of the coupling)."""
+    from amorphous_ml.learn.amshortcut import flow_sample
+    from amorphous_ml.learn.data import collate
+
+    model = _model(frames, method="shortcut", ghost=False, properties=[])
+    items = amden_structures(frames, model.cfg.species, [], {})
+    batch = collate(items, dtype=torch.float64)
+    lengths = {}
+    for coupling in ("independent", "assignment"):
+        x0, e0, x1, e1, nb, counts = flow_sample(model, batch, torch.Generator().manual_seed(5), None, coupling)
+        raw, _, _ = flow_target(x0, e0, x1, e1, batch.cells, nb, counts)
+        lengths[coupling] = float((raw * raw).sum(1).mean().sqrt())
+        loss = make_amshortcut_loss(None, 0.0, 1.0, 3, coupling=coupling)(model, batch, torch.Generator().manual_seed(5))
+        assert torch.isfinite(loss)
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        model.zero_grad()
+    assert lengths["assignment"] < 0.7 * lengths["independent"]
 
 
 def test_flow_target_takes_the_shortest_path_across_the_periodic_boundary():
@@ -203,6 +258,7 @@ def test_schema_definition_holds_the_model_code_schema_and_steps_become_a_reques
     ({"method": "sde"}, "systems.si.models.shortcut.method"),
     ({"sampling_steps": [0]}, "systems.si.models.shortcut.sampling_steps[0]"),
     ({"shortcut_fraction": 1.5}, "systems.si.models.shortcut.shortcut_fraction"),
+    ({"coupling": "ot"}, "systems.si.models.shortcut.coupling"),
 ])
 def test_bad_amshortcut_values_name_their_key(section, key):
     with pytest.raises(ConfigError) as err:

@@ -125,6 +125,11 @@ EXTRA_SCHEMA = {
                                          "(paper 0.25)"},
     "shortcut_levels": {"type": "integer", "minimum": 1, "maximum": 12, "default": 7,
                         "description": "step sizes 2^-1 .. 2^-levels are learned (7: down to 1/128)"},
+    "coupling": {"enum": ["independent", "assignment"], "default": "independent",
+                 "description": "pairing of noise and data atoms in training: independent (the paper's) or "
+                                "assignment (noise positions permuted within each structure to the periodic "
+                                "optimal-transport pairing, Hungarian; shorter, straighter paths; O(n^3) per "
+                                "structure and step, for cells of a few hundred atoms)"},
 }
 
 
