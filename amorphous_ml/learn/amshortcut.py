@@ -56,10 +56,9 @@ def assign_noise(x0: torch.Tensor, x1: torch.Tensor, cells: torch.Tensor, counts
     off = 0
     for g, n in enumerate(counts):
         a, b = a_all[off:off + n], b_all[off:off + n]
-        inv = torch.linalg.inv(c64[g])
-        frac = (b[None, :, :] - a[:, None, :]) @ inv
-        vec = (frac - torch.round(frac)) @ c64[g]
-        _, cols = linear_sum_assignment((vec * vec).sum(-1).numpy())
+        pairs = (b[None, :, :] - a[:, None, :]).reshape(-1, 3)
+        vec = min_image(pairs, c64[g][None], torch.zeros(len(pairs), dtype=torch.long))
+        _, cols = linear_sum_assignment((vec * vec).sum(-1).reshape(n, n).numpy())
         out[off:off + n] = x1[off:off + n][torch.as_tensor(cols, device=x1.device)]
         off += n
     return out
